@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = []
+
+let package = Package(
+    name: "Cairn",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cairn", targets: ["cairn"]),
+        .library(name: "CairnEngine", targets: ["CairnEngine"]),
+        .library(name: "CairnChunking", targets: ["CairnChunking"]),
+        .library(name: "CairnCrypto", targets: ["CairnCrypto"]),
+        .library(name: "CairnCompression", targets: ["CairnCompression"]),
+        .library(name: "CairnFormat", targets: ["CairnFormat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages, each imported by exactly one Swift module.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // Primitives.
+        .target(name: "CairnCore", swiftSettings: strict),
+        .target(name: "CairnCrypto", dependencies: ["CairnCore", "CCrypto"], swiftSettings: strict),
+        .target(name: "CairnCompression", dependencies: ["CairnCore", "CZstd"], swiftSettings: strict),
+        .target(name: "CairnChunking", dependencies: ["CairnCore", "CairnCrypto"], swiftSettings: strict),
+        // On-disk format: knows bytes, not storage.
+        .target(name: "CairnFormat",
+                dependencies: ["CairnCore", "CairnCrypto", "CairnCompression"], swiftSettings: strict),
+        // Storage backends: know files, not snapshots.
+        .target(name: "CairnStorage",
+                dependencies: ["CairnCore", .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: strict),
+        // Repository: keys, packer, index, locks, cache.
+        .target(name: "CairnRepository",
+                dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking",
+                               "CairnFormat", "CairnStorage", "CSQLite"],
+                swiftSettings: strict),
+        // Engine: archiver, restorer, checker.
+        .target(name: "CairnEngine",
+                dependencies: ["CairnRepository", .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: strict),
+        .executableTarget(name: "cairn",
+                          dependencies: ["CairnEngine",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        // Writes format-spec/vectors/ from fixed randomness.
+        .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnEngine"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

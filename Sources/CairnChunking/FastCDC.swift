@@ -1,0 +1,106 @@
+import CairnCore
+
+/// FastCDC with normalized chunking, level 2 (Xia et al., USENIX ATC 2016 / TPDS 2020).
+///
+/// The fingerprint is `fp = (fp << 1) &+ gear[byte]`; a boundary is declared after a byte when
+/// `fp & mask == 0`. Masks select the *top* bits of `fp` (the bits that depend on the last 64
+/// bytes): `maskS` has `bits + 2` top bits set and is used below the average size, `maskL` has
+/// `bits - 2` top bits set and is used from the average size on. Hashing starts at `min`.
+public struct FastCDC: Sendable {
+    public let parameters: ChunkerParameters
+    public let gear: GearTable
+    public let maskS: UInt64
+    public let maskL: UInt64
+
+    public init(parameters: ChunkerParameters, gear: GearTable) {
+        self.parameters = parameters
+        self.gear = gear
+        let bits = parameters.bits
+        maskS = FastCDC.topMask(bits + 2)
+        maskL = FastCDC.topMask(bits - 2)
+    }
+
+    static func topMask(_ n: Int) -> UInt64 { n <= 0 ? 0 : ~UInt64(0) << UInt64(64 - n) }
+
+    /// Length of the chunk that starts at the beginning of `data`. When `data` holds fewer than
+    /// `max` bytes it must be the end of the stream.
+    public func cut(_ data: UnsafeRawBufferPointer) -> Int {
+        let count = data.count
+        let minSize = parameters.min
+        if count <= minSize { return count }
+        let end = Swift.min(count, parameters.max)
+        let normal = Swift.min(parameters.avg, end)
+        let p = data.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let ms = maskS, ml = maskL
+        return gear.values.withUnsafeBufferPointer { gb -> Int in
+            let g = gb.baseAddress!
+            var fp: UInt64 = 0
+            var i = minSize
+            while i < normal {
+                fp = (fp &<< 1) &+ g[Int(p[i])]
+                if fp & ms == 0 { return i + 1 }
+                i += 1
+            }
+            while i < end {
+                fp = (fp &<< 1) &+ g[Int(p[i])]
+                if fp & ml == 0 { return i + 1 }
+                i += 1
+            }
+            return end
+        }
+    }
+}
+
+/// Cuts a stream of any length into chunks with bounded memory: one buffer of
+/// `bufferSize` (at least 2 x max) bytes, refilled from `read`.
+public struct StreamChunker {
+    public let cdc: FastCDC
+    public let bufferSize: Int
+
+    public init(cdc: FastCDC, bufferSize: Int = 0) {
+        self.cdc = cdc
+        self.bufferSize = Swift.max(bufferSize, cdc.parameters.max * 4, 1 << 20)
+    }
+
+    /// `read` fills the buffer it is given and returns the byte count (0 at end of stream).
+    /// `chunk` receives each chunk; the buffer is only valid during the call.
+    public func run(read: (UnsafeMutableRawBufferPointer) throws -> Int,
+                    chunk: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var start = 0, end = 0
+        var eof = false
+        let maxSize = cdc.parameters.max
+        while true {
+            if !eof && end - start < maxSize {
+                if start > 0 {
+                    if end > start { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: end - start) }
+                    end -= start; start = 0
+                }
+                while end < bufferSize {
+                    let n = try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+                    if n == 0 { eof = true; break }
+                    end += n
+                }
+            }
+            if start == end { return }
+            let window = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+            let n = cdc.cut(window)
+            try chunk(UnsafeRawBufferPointer(rebasing: window[0..<n]))
+            start += n
+        }
+    }
+
+    /// Cut points (chunk end offsets) of an in-memory buffer; used by test vectors.
+    public func cutPoints(_ data: [UInt8]) -> [Int] {
+        var points: [Int] = []
+        var pos = 0
+        data.withUnsafeBytes { d in
+            while pos < d.count {
+                let n = cdc.cut(UnsafeRawBufferPointer(rebasing: d[pos...]))
+                pos += n; points.append(pos)
+            }
+        }
+        return points
+    }
+}

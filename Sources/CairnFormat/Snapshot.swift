@@ -1,0 +1,98 @@
+import CairnCore
+internal import Foundation
+
+/// A snapshot (`snapshots/<sha256>`, JSON in an envelope).
+public struct Snapshot: Sendable, Codable, Equatable {
+    public struct Summary: Sendable, Codable, Equatable {
+        public var filesNew: Int = 0
+        public var filesChanged: Int = 0
+        public var filesUnmodified: Int = 0
+        public var dirs: Int = 0
+        public var bytesRead: UInt64 = 0
+        public var bytesAdded: UInt64 = 0
+        public var bytesStored: UInt64 = 0
+        public var dataBlobs: Int = 0
+        public var treeBlobs: Int = 0
+        public var totalFiles: Int = 0
+        public var totalBytes: UInt64 = 0
+        public var errors: Int = 0
+        public var durationSeconds: Double = 0
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case filesNew = "files_new", filesChanged = "files_changed", filesUnmodified = "files_unmodified"
+            case dirs, bytesRead = "bytes_read", bytesAdded = "bytes_added", bytesStored = "bytes_stored"
+            case dataBlobs = "data_blobs", treeBlobs = "tree_blobs", totalFiles = "total_files"
+            case totalBytes = "total_bytes", errors, durationSeconds = "duration_seconds"
+        }
+    }
+
+    public var version: Int = 1
+    public var time: String
+    public var tree: String
+    public var paths: [String]
+    public var hostname: String
+    public var username: String
+    public var uid: UInt32
+    public var gid: UInt32
+    public var tags: [String]
+    public var parent: String?
+    public var excludes: [String]
+    public var programVersion: String
+    public var summary: Summary
+
+    enum CodingKeys: String, CodingKey {
+        case version, time, tree, paths, hostname, username, uid, gid, tags, parent, excludes
+        case programVersion = "program_version", summary
+    }
+
+    public init(time: Timestamp, tree: ID, paths: [String], hostname: String, username: String, uid: UInt32, gid: UInt32,
+                tags: [String], parent: ID?, excludes: [String], programVersion: String, summary: Summary) {
+        self.time = time.rfc3339; self.tree = tree.hex; self.paths = paths; self.hostname = hostname
+        self.username = username; self.uid = uid; self.gid = gid; self.tags = tags; self.parent = parent?.hex
+        self.excludes = excludes; self.programVersion = programVersion; self.summary = summary
+    }
+
+    public var treeID: ID? { ID(hex: tree) }
+    public var parentID: ID? { parent.flatMap { ID(hex: $0) } }
+    public var timestamp: Timestamp { Timestamp.parse(time) ?? Timestamp(nanoseconds: 0) }
+
+    public func encoded() throws -> [UInt8] {
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        return Array(try e.encode(self))
+    }
+
+    public static func decode(_ b: [UInt8]) throws -> Snapshot {
+        let s: Snapshot
+        do { s = try JSONDecoder().decode(Snapshot.self, from: Data(b)) }
+        catch { throw FormatError.invalid("snapshot is not valid JSON: \(error)") }
+        guard s.version == 1 else { throw FormatError.unsupportedVersion("snapshot", s.version) }
+        guard s.treeID != nil else { throw FormatError.invalid("snapshot tree is not an ID") }
+        return s
+    }
+}
+
+/// A lock (`locks/<sha256>`, JSON in an envelope).
+public struct Lock: Sendable, Codable, Equatable {
+    public var time: String
+    public var exclusive: Bool
+    public var hostname: String
+    public var username: String
+    public var pid: Int32
+    public var operation: String
+
+    public init(time: Timestamp, exclusive: Bool, hostname: String, username: String, pid: Int32, operation: String) {
+        self.time = time.rfc3339; self.exclusive = exclusive; self.hostname = hostname
+        self.username = username; self.pid = pid; self.operation = operation
+    }
+
+    public var timestamp: Timestamp { Timestamp.parse(time) ?? Timestamp(nanoseconds: 0) }
+
+    public func encoded() throws -> [UInt8] {
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        return Array(try e.encode(self))
+    }
+    public static func decode(_ b: [UInt8]) throws -> Lock {
+        do { return try JSONDecoder().decode(Lock.self, from: Data(b)) }
+        catch { throw FormatError.invalid("lock is not valid JSON: \(error)") }
+    }
+}
