@@ -22,7 +22,7 @@ public enum CompressionMode: String, Sendable, CaseIterable, Codable {
 }
 
 /// A zstd compression context; one per worker (not shared between threads).
-public final class ZstdCompressor {
+public final class ZstdCompressor: @unchecked Sendable {  // one thread at a time
     private let cctx: OpaquePointer
     public let level: Int32
     public init(level: Int32) {

@@ -1,0 +1,127 @@
+import CairnCore
+import CairnFormat
+import CairnCompression
+
+/// One blob's location, 48 bytes, stored inline in a contiguous table (no per-blob objects).
+/// The top bit of `plain` marks zstd compression.
+public struct IndexedBlob: Sendable {
+    public var id: ID
+    public var pack: UInt32
+    public var offset: UInt32
+    public var storedLength: UInt32
+    var plain: UInt32
+
+    public var plainLength: UInt32 { plain & 0x7fff_ffff }
+    public var compression: Compression { plain & 0x8000_0000 != 0 ? .zstd : .none }
+
+    init(entry: BlobEntry, pack: UInt32) {
+        id = entry.id; self.pack = pack; offset = UInt32(entry.offset); storedLength = entry.storedLength
+        plain = entry.plainLength | (entry.compression == .zstd ? 0x8000_0000 : 0)
+    }
+}
+
+/// Where a blob lives.
+public struct BlobLocation: Sendable, Equatable {
+    public var pack: ID
+    public var entry: BlobEntry
+}
+
+/// The in-memory index: for each blob type a sorted contiguous table searched by binary
+/// search, plus a small hash map of blobs added since the last merge.
+public struct BlobIndex: Sendable {
+    public private(set) var packIDs: [ID] = []
+    var packNumbers: [ID: UInt32] = [:]
+    var sorted: [[IndexedBlob]] = [[], []]
+    var recent: [[ID: IndexedBlob]] = [[:], [:]]
+
+    public init() {}
+
+    public var count: Int { sorted[0].count + sorted[1].count + recent[0].count + recent[1].count }
+    public func count(_ type: BlobType) -> Int { sorted[Int(type.rawValue)].count + recent[Int(type.rawValue)].count }
+    public var packCount: Int { packIDs.count }
+
+    mutating func packNumber(_ id: ID) -> UInt32 {
+        if let n = packNumbers[id] { return n }
+        let n = UInt32(packIDs.count); packIDs.append(id); packNumbers[id] = n; return n
+    }
+
+    public func hasPack(_ id: ID) -> Bool { packNumbers[id] != nil }
+
+    /// Adds every blob of an index file (bulk; call `finishBulkLoad` afterwards).
+    public mutating func addBulk(_ file: IndexFile) {
+        for p in file.packs {
+            let n = packNumber(p.id)
+            for b in p.blobs where b.offset <= UInt64(UInt32.max) {
+                sorted[Int(b.type.rawValue)].append(IndexedBlob(entry: b, pack: n))
+            }
+        }
+    }
+
+    public mutating func finishBulkLoad() {
+        for t in 0..<2 {
+            sorted[t].sort { $0.id < $1.id }
+            // Keep the first location of a blob stored twice.
+            var out = [IndexedBlob](); out.reserveCapacity(sorted[t].count)
+            for b in sorted[t] where out.last?.id != b.id { out.append(b) }
+            sorted[t] = out
+        }
+    }
+
+    /// Adds a freshly written pack's blobs.
+    public mutating func add(pack: ID, blobs: [BlobEntry]) {
+        let n = packNumber(pack)
+        for b in blobs {
+            let t = Int(b.type.rawValue)
+            if find(sorted[t], b.id) == nil && recent[t][b.id] == nil { recent[t][b.id] = IndexedBlob(entry: b, pack: n) }
+        }
+        if recent[0].count + recent[1].count > 1 << 16 { merge() }
+    }
+
+    mutating func merge() {
+        for t in 0..<2 where !recent[t].isEmpty {
+            sorted[t].append(contentsOf: recent[t].values)
+            sorted[t].sort { $0.id < $1.id }
+            recent[t].removeAll(keepingCapacity: true)
+        }
+    }
+
+    func find(_ table: [IndexedBlob], _ id: ID) -> IndexedBlob? {
+        table.withUnsafeBufferPointer { t -> IndexedBlob? in
+            var lo = 0, hi = t.count
+            while lo < hi {
+                let mid = (lo &+ hi) >> 1
+                let m = t[mid].id
+                if m == id { return t[mid] }
+                if m < id { lo = mid + 1 } else { hi = mid }
+            }
+            return nil
+        }
+    }
+
+    public func contains(_ type: BlobType, _ id: ID) -> Bool { lookupRaw(type, id) != nil }
+
+    func lookupRaw(_ type: BlobType, _ id: ID) -> IndexedBlob? {
+        let t = Int(type.rawValue)
+        return recent[t][id] ?? find(sorted[t], id)
+    }
+
+    public func lookup(_ type: BlobType, _ id: ID) -> BlobLocation? {
+        guard let b = lookupRaw(type, id) else { return nil }
+        return BlobLocation(pack: packIDs[Int(b.pack)],
+                            entry: BlobEntry(type: type, compression: b.compression, storedLength: b.storedLength,
+                                             offset: UInt64(b.offset), plainLength: b.plainLength, id: id))
+    }
+
+    /// Every indexed blob, grouped by pack.
+    public func byPack() -> [ID: [BlobEntry]] {
+        var out: [ID: [BlobEntry]] = [:]
+        for (t, type) in BlobType.allCases.enumerated() {
+            for b in sorted[t] + Array(recent[t].values) {
+                out[packIDs[Int(b.pack)], default: []].append(
+                    BlobEntry(type: type, compression: b.compression, storedLength: b.storedLength,
+                              offset: UInt64(b.offset), plainLength: b.plainLength, id: b.id))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,153 @@
+import CairnCore
+import CairnCrypto
+import CairnCompression
+import CairnFormat
+import CairnStorage
+
+/// A pack being filled: sealed blobs back to back, and their header entries.
+struct OpenPack: Sendable {
+    var bytes: [UInt8] = []
+    var entries: [BlobEntry] = []
+}
+
+/// What the writing side of a repository holds between calls.
+struct WriterState: Sendable {
+    var open: [OpenPack] = [OpenPack(), OpenPack()]
+    var inFlight: [Set<ID>] = [[], []]
+    var unsaved: [IndexFile.Pack] = []
+    var lastIndexSave = Timestamp.now()
+    var stats = WriteStats()
+}
+
+/// Counters of what a run added to the repository.
+public struct WriteStats: Sendable {
+    public var blobsAdded = [0, 0]
+    public var plainBytesAdded: UInt64 = 0
+    public var storedBytesAdded: UInt64 = 0
+    public var packsWritten = 0
+    public var indexFilesWritten = 0
+}
+
+extension Repository {
+    /// Index checkpoints: after this many packs, or this many seconds, whichever is first.
+    static let checkpointPacks = 32
+    static let checkpointSeconds: Int64 = 300
+
+    public var writeStats: WriteStats { writer.withLock { $0.stats } }
+
+    func withCompressor<T>(_ body: (ZstdCompressor?) throws -> T) rethrows -> T {
+        guard let level = compression.level else { return try body(nil) }
+        let c = compressors.withLock { $0.popLast() } ?? ZstdCompressor(level: level)
+        defer { compressors.withLock { $0.append(c) } }
+        return try body(c)
+    }
+
+    /// Stores a blob unless the repository already has it (or another thread is storing it).
+    /// Returns its ID and whether it was new.
+    @discardableResult
+    public func saveBlob(_ type: BlobType, _ data: UnsafeRawBufferPointer, id knownID: ID? = nil) throws -> (id: ID, new: Bool) {
+        let id = knownID ?? blobID(data)
+        let t = Int(type.rawValue)
+        if indexState.withLock({ $0.contains(type, id) }) { return (id, false) }
+        let reserved = writer.withLock { $0.inFlight[t].insert(id).inserted }
+        if !reserved { return (id, false) }
+        // Re-check: the pack holding it may have been indexed between the two locks.
+        if indexState.withLock({ $0.contains(type, id) }) {
+            _ = writer.withLock { $0.inFlight[t].remove(id) }
+            return (id, false)
+        }
+        var sealed = [UInt8]()
+        sealed.reserveCapacity(data.count + 64)
+        var scratch = [UInt8]()
+        let comp = withCompressor { c in
+            BlobCodec.seal(data, type: type, id: id, key: key, compressor: c, scratch: &scratch, random: random, into: &sealed)
+        }
+        let packSize = config.packSize
+        let full: OpenPack? = writer.withLock { w in
+            let entry = BlobEntry(type: type, compression: comp, storedLength: UInt32(sealed.count),
+                                  offset: UInt64(w.open[t].bytes.count), plainLength: UInt32(data.count), id: id)
+            if w.open[t].bytes.isEmpty { w.open[t].bytes.reserveCapacity(packSize + (1 << 20)) }
+            w.open[t].bytes.append(contentsOf: sealed)
+            w.open[t].entries.append(entry)
+            w.stats.blobsAdded[t] += 1
+            w.stats.plainBytesAdded += UInt64(data.count)
+            if w.open[t].bytes.count >= packSize {
+                let p = w.open[t]; w.open[t] = OpenPack(); return p
+            }
+            return nil
+        }
+        if let full { try writePack(full) }
+        return (id, true)
+    }
+
+    @discardableResult
+    public func saveBlob(_ type: BlobType, _ data: [UInt8]) throws -> (id: ID, new: Bool) {
+        try data.withUnsafeBytes { try saveBlob(type, $0) }
+    }
+
+    /// Seals the header, names the pack by its SHA-256, writes it durably, then indexes it.
+    func writePack(_ pack: OpenPack) throws {
+        var bytes = pack.bytes
+        PackHeader(entries: pack.entries).seal(key: key, random: random, into: &bytes)
+        // Re-verify what we are about to write (restic's packer does the same).
+        _ = try PackHeader.parse(pack: bytes, key: key)
+        let name = SHA256.hash(bytes)
+        try backend.write(.pack, name.hex, bytes)
+        indexState.withLock { $0.add(pack: name, blobs: pack.entries) }
+        let checkpoint: Bool = writer.withLock { w in
+            for e in pack.entries { w.inFlight[Int(e.type.rawValue)].remove(e.id) }
+            w.unsaved.append(IndexFile.Pack(id: name, blobs: pack.entries))
+            w.stats.packsWritten += 1
+            w.stats.storedBytesAdded += UInt64(bytes.count)
+            return w.unsaved.count >= Self.checkpointPacks
+                || Timestamp.now().nanoseconds - w.lastIndexSave.nanoseconds > Self.checkpointSeconds * 1_000_000_000
+        }
+        if checkpoint { try saveIndex() }
+    }
+
+    /// Writes an index file for every pack written since the last one.
+    public func saveIndex() throws {
+        let packs: [IndexFile.Pack] = writer.withLock { w in
+            let p = w.unsaved; w.unsaved = []; w.lastIndexSave = Timestamp.now(); return p
+        }
+        guard !packs.isEmpty else { return }
+        do {
+            try saveFile(.index, IndexFile(packs: packs).encode())
+            writer.withLock { $0.stats.indexFilesWritten += 1 }
+        } catch {
+            writer.withLock { $0.unsaved.insert(contentsOf: packs, at: 0) }
+            throw error
+        }
+    }
+
+    /// Writes the packs still open and the index for everything written.
+    public func flush() throws {
+        let open: [OpenPack] = writer.withLock { w in
+            let o = w.open.filter { !$0.entries.isEmpty }
+            w.open = [OpenPack(), OpenPack()]
+            return o
+        }
+        for p in open { try writePack(p) }
+        try saveIndex()
+    }
+
+    /// Finds packs that no index file lists (left by an interrupted run), reads their headers
+    /// and writes an index file for them, so their blobs are reused. Returns how many.
+    @discardableResult
+    public func indexUnindexedPacks() throws -> (packs: Int, damaged: [ID]) {
+        let known = indexState.withLock { $0 }
+        var found: [IndexFile.Pack] = []
+        var damaged: [ID] = []
+        for info in try backend.list(.pack) {
+            guard let id = ID(hex: info.name), !known.hasPack(id) else { continue }
+            do {
+                let h = try readPackHeader(id, size: info.size)
+                found.append(IndexFile.Pack(id: id, blobs: h.entries))
+            } catch { damaged.append(id) }
+        }
+        guard !found.isEmpty else { return (0, damaged) }
+        try saveFile(.index, IndexFile(packs: found).encode())
+        indexState.withLock { idx in for p in found { idx.add(pack: p.id, blobs: p.blobs) } }
+        return (found.count, damaged)
+    }
+}

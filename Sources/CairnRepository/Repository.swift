@@ -1,0 +1,212 @@
+import CairnCore
+import CairnCrypto
+import CairnCompression
+import CairnChunking
+import CairnFormat
+import CairnStorage
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open repository: keys unlocked, config read. Thread-safe: blobs may be saved and loaded
+/// from many threads at once.
+public final class Repository: Sendable {
+    public let backend: any Backend
+    public let key: MasterKey
+    public let keyName: String
+    public let config: Config
+    public let random: any RandomSource
+    public let cdc: FastCDC
+    public let compression: CompressionMode
+    public let id: ID
+
+    let indexState = Mutex(BlobIndex())
+    let writer = Mutex(WriterState())
+    let compressors = Mutex([ZstdCompressor]())
+    let packFlushes = Mutex(0)
+
+    public static let programVersion = "cairn 0.1.0"
+
+    init(backend: any Backend, key: MasterKey, keyName: String, config: Config, random: any RandomSource, compression: CompressionMode?) {
+        self.backend = backend; self.key = key; self.keyName = keyName; self.config = config; self.random = random
+        self.cdc = FastCDC(parameters: config.chunkerParameters, gear: GearTable.derive(chunkerKey: key.chunkerKey))
+        self.compression = compression ?? config.compression
+        self.id = ID(hex: config.id)!
+    }
+
+    // MARK: creating and opening
+
+    public struct InitOptions: Sendable {
+        public var chunker = ChunkerParameters.default
+        public var compression = CompressionMode.auto
+        public var packSize = 16 << 20
+        public var scrypt = ScryptParameters.default
+        public var hostname = Host.name
+        public var username = Host.user
+        public var time = Timestamp.now()
+        public init() {}
+    }
+
+    /// Creates a repository: config, one key file. Returns it opened.
+    public static func initialize(backend: any Backend, password: [UInt8], options: InitOptions = .init(),
+                                  random: any RandomSource = SystemRandom()) throws -> Repository {
+        if backend.exists(.config, "config") { throw RepositoryError.alreadyExists(backend.location) }
+        try options.chunker.validate()
+        try backend.create()
+        let master = MasterKey.generate(random: random)
+        let repoID = ID(random.bytes(32))
+        let config = Config(id: repoID, chunker: options.chunker, compression: options.compression, packSize: options.packSize)
+        try config.validate()
+        let keyFile = try KeyFile.create(master: master, password: password, parameters: options.scrypt,
+                                         hostname: options.hostname, username: options.username,
+                                         created: options.time, random: random)
+        let keyBytes = try keyFile.encoded()
+        let keyName = SHA256.hash(keyBytes).hex
+        try backend.write(.key, keyName, keyBytes)
+        let sealed = Envelope.seal(try config.encoded(), type: .config, key: master, compress: false, random: random)
+        try backend.write(.config, "config", sealed)
+        return Repository(backend: backend, key: master, keyName: keyName, config: config, random: random, compression: nil)
+    }
+
+    /// Opens a repository with a password, trying every key file (or only `keyHint`).
+    public static func open(backend: any Backend, password: [UInt8], compression: CompressionMode? = nil,
+                            random: any RandomSource = SystemRandom()) throws -> Repository {
+        let sealedConfig: [UInt8]
+        do { sealedConfig = try backend.read(.config, "config") }
+        catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
+        let keys = try backend.list(.key).sorted { $0.name < $1.name }
+        var lastError: Error?
+        for k in keys {
+            do {
+                let file = try KeyFile.decode(try backend.read(.key, k.name))
+                let master = try file.open(password: password)
+                let config = try Config.decode(try Envelope.open(sealedConfig, type: .config, key: master))
+                return Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression)
+            } catch FormatError.authenticationFailed {
+                continue
+            } catch {
+                lastError = error
+            }
+        }
+        if let lastError, case FormatError.unsupportedVersion = lastError { throw lastError }
+        throw RepositoryError.wrongPassword
+    }
+
+    // MARK: repository files
+
+    /// Seals and stores a file; its name is the SHA-256 of the stored bytes.
+    @discardableResult
+    public func saveFile(_ type: FileType, _ payload: [UInt8], compress: Bool = true) throws -> ID {
+        let sealed = Envelope.seal(payload, type: type, key: key, compress: compress, random: random)
+        let name = SHA256.hash(sealed)
+        try backend.write(type, name.hex, sealed)
+        return name
+    }
+
+    /// Loads and opens a file, checking that its bytes hash to its name.
+    public func loadFile(_ type: FileType, _ name: ID) throws -> [UInt8] {
+        let sealed: [UInt8]
+        do { sealed = try backend.read(type, name.hex) }
+        catch StorageError.notFound { throw RepositoryError.fileNotFound("\(type.rawValue) \(name.hex)") }
+        guard SHA256.hash(sealed) == name else {
+            throw RepositoryError.damaged("\(type.rawValue) file \(name.hex) does not match its SHA-256 name")
+        }
+        return try Envelope.open(sealed, type: type, key: key)
+    }
+
+    public func list(_ type: FileType) throws -> [ID] {
+        try backend.list(type).compactMap { ID(hex: $0.name) }
+    }
+
+    /// Resolves a unique prefix of a file name.
+    public func find(_ type: FileType, prefix: String) throws -> ID {
+        if let id = ID(hex: prefix) { return id }
+        let matches = try list(type).filter { $0.hex.hasPrefix(prefix.lowercased()) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw RepositoryError.fileNotFound("no \(type.rawValue) starts with \(prefix)") }
+        throw RepositoryError.ambiguous("\(matches.count) \(type.rawValue) files start with \(prefix)")
+    }
+
+    // MARK: snapshots
+
+    public func saveSnapshot(_ s: Snapshot) throws -> ID { try saveFile(.snapshot, try s.encoded()) }
+
+    public func loadSnapshot(_ id: ID) throws -> Snapshot { try Snapshot.decode(try loadFile(.snapshot, id)) }
+
+    /// Every snapshot that can be read, oldest first, plus the ones that could not.
+    public func snapshots() throws -> (snapshots: [(ID, Snapshot)], errors: [(ID, Error)]) {
+        var ok: [(ID, Snapshot)] = [], bad: [(ID, Error)] = []
+        for id in try list(.snapshot) {
+            do { ok.append((id, try loadSnapshot(id))) } catch { bad.append((id, error)) }
+        }
+        ok.sort { ($0.1.timestamp, $0.0) < ($1.1.timestamp, $1.0) }
+        return (ok, bad)
+    }
+
+    // MARK: index
+
+    /// Loads every index file into memory. Returns the files that could not be read.
+    @discardableResult
+    public func loadIndex() throws -> [(ID, Error)] {
+        var idx = BlobIndex()
+        var bad: [(ID, Error)] = []
+        for name in try list(.index) {
+            do { idx.addBulk(try IndexFile.decode(try loadFile(.index, name))) } catch { bad.append((name, error)) }
+        }
+        idx.finishBulkLoad()
+        indexState.withLock { $0 = idx }
+        return bad
+    }
+
+    public var index: BlobIndex { indexState.withLock { $0 } }
+
+    public func lookup(_ type: BlobType, _ id: ID) -> BlobLocation? { indexState.withLock { $0.lookup(type, id) } }
+
+    public func hasBlob(_ type: BlobType, _ id: ID) -> Bool { indexState.withLock { $0.contains(type, id) } }
+
+    // MARK: blobs
+
+    public func blobID(_ data: UnsafeRawBufferPointer) -> ID { key.blobMAC.mac(data) }
+    public func blobID(_ data: [UInt8]) -> ID { key.blobMAC.mac(data) }
+
+    /// Loads a blob's plaintext. With `verify`, also recomputes its keyed ID.
+    public func loadBlob(_ type: BlobType, _ id: ID, verify: Bool = false) throws -> [UInt8] {
+        guard let loc = lookup(type, id) else { throw RepositoryError.blobNotFound(type, id) }
+        let stored = try backend.read(.pack, loc.pack.hex, offset: loc.entry.offset, length: Int(loc.entry.storedLength))
+        let plain = try stored.withUnsafeBytes { try BlobCodec.open($0, entry: loc.entry, key: key) }
+        if verify, blobID(plain) != id { throw RepositoryError.damaged("blob \(id.short) does not match its ID") }
+        return plain
+    }
+
+    public func loadTree(_ id: ID) throws -> Tree { try Tree.decode(try loadBlob(.tree, id)) }
+
+    /// Stores a tree blob (unless already stored) and returns its ID.
+    public func saveTree(_ tree: Tree) throws -> ID {
+        let bytes = tree.encode()
+        return try bytes.withUnsafeBytes { try saveBlob(.tree, $0).id }
+    }
+
+    /// Reads a pack's header from the end of the pack.
+    public func readPackHeader(_ pack: ID, size: UInt64? = nil) throws -> PackHeader {
+        let packSize = try size ?? backend.stat(.pack, pack.hex).size
+        guard packSize >= 4 else { throw FormatError.truncated("pack \(pack.short)") }
+        let trailer = try backend.read(.pack, pack.hex, offset: packSize - 4, length: 4)
+        let n = try PackHeader.headerLength(trailer: trailer, packSize: packSize)
+        let sealed = try backend.read(.pack, pack.hex, offset: packSize - 4 - UInt64(n), length: n)
+        return try PackHeader.open(sealed: sealed, packSize: packSize, key: key)
+    }
+}
+
+/// Host facts recorded in snapshots, key files and locks.
+public enum Host {
+    public static var name: String {
+        var buf = [UInt8](repeating: 0, count: 256)
+        _ = buf.withUnsafeMutableBufferPointer { p in p.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress, 255) } }
+        return String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    public static var user: String {
+        if let pw = getpwuid(getuid()), let n = pw.pointee.pw_name { return String(cString: n) }
+        return String(getuid())
+    }
+}
