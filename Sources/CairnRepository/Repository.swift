@@ -202,7 +202,7 @@ public final class Repository: Sendable {
 public enum Host {
     public static var name: String {
         var buf = [UInt8](repeating: 0, count: 256)
-        _ = buf.withUnsafeMutableBufferPointer { p in p.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress, 255) } }
+        _ = buf.withUnsafeMutableBufferPointer { p in p.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, 255) } }
         return String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
     }
     public static var user: String {
