@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // POSIX headers Glibc's module leaves out (xattrs).
+        .systemLibrary(name: "CPosix"),
 
         // Primitives.
         .target(name: "CairnCore", swiftSettings: strict),
@@ -43,7 +45,7 @@ let package = Package(
                 swiftSettings: strict),
         // Engine: archiver, restorer, checker.
         .target(name: "CairnEngine",
-                dependencies: ["CairnRepository", .product(name: "SystemPackage", package: "swift-system")],
+                dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
                           dependencies: ["CairnEngine",

@@ -1,0 +1,5 @@
+#include <sys/xattr.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>

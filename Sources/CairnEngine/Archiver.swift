@@ -1,0 +1,296 @@
+import CairnCore
+import CairnChunking
+import CairnFormat
+import CairnRepository
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct BackupOptions: Sendable {
+    public var excludes: [String] = []
+    public var oneFileSystem = false
+    public var tags: [String] = []
+    public var hostname = Host.name
+    public var dryRun = false
+    public var force = false
+    public var parent: ID? = nil
+    public var useParent = true
+    public var time: Timestamp? = nil
+    public init() {}
+}
+
+public struct BackupResult: Sendable {
+    public var snapshotID: ID?
+    public var snapshot: Snapshot
+    public var parent: ID?
+    public var warnings: [String]
+}
+
+/// Turns file trees and streams into blobs, trees and a snapshot.
+///
+/// One thread walks, reads, chunks and hashes (≈ 1 GB/s); blobs the index does not have go to
+/// a bounded worker pool that compresses, seals and packs them. Files whose size, mtime,
+/// ctime and inode match the parent snapshot reuse their blob list without being read.
+public final class Archiver: @unchecked Sendable {
+    let repo: Repository
+    let options: BackupOptions
+    public let progress: Progress
+    let names = NameCache()
+    let pool: WorkerPool
+    let excludes: ExcludeMatcher
+    let lock: RepositoryLock?
+    var summary = Snapshot.Summary()
+    var warnings: [String] = []
+    let dryRunSeen = Mutex(Set<ID>())
+    let dryRunBytes = Atomic<UInt64>(0)
+
+    public init(repository: Repository, options: BackupOptions, progress: Progress = Progress(), lock: RepositoryLock? = nil) {
+        repo = repository; self.options = options; self.progress = progress; self.lock = lock
+        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        pool = WorkerPool(limit: cores * 4)
+        excludes = ExcludeMatcher(patterns: options.excludes)
+    }
+
+    // MARK: entry points
+
+    /// Backs up paths. The root tree mirrors the absolute paths: /home/a becomes home/a.
+    public func backup(paths: [String]) throws -> BackupResult {
+        let start = Timestamp.now()
+        let absolute = try paths.map { try Self.absolute($0) }
+        let display = absolute.map { FS.string($0) }.sorted()
+        let parentID = try findParent(paths: display)
+        let parentTree = try parentID.map { try repo.loadTree(try repo.loadSnapshot($0).treeID!) }
+        let trie = PathTrie()
+        for p in absolute { trie.insert(p.split(separator: 47).map(Array.init)) }
+        let root = try guarded { try buildVirtual(trie, path: [47], parent: parentTree, rootDevice: nil) }
+        return try finish(root: root, paths: display, parent: parentID, start: start)
+    }
+
+    /// Backs up a stream as one file node named `filename` in the root tree.
+    public func backup(streamNamed filename: String, read: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> BackupResult {
+        let start = Timestamp.now()
+        let name = Array(filename.utf8)
+        guard Node.isSafeName(name) else { throw RepositoryError.invalidArgument("--stdin-filename must be a plain file name without '/'") }
+        let parentID = try findParent(paths: [filename])
+        let root = try guarded { () -> Tree in
+            var node = Node(name: name, type: .file, mode: 0o644, uid: getuid(), gid: getgid(),
+                            user: names.user(getuid()), group: names.group(getgid()))
+            let now = (options.time ?? .now()).nanoseconds
+            node.mtime = now; node.ctime = now
+            let (ids, size) = try chunk(read: read, path: name)
+            node.size = size; node.content = .chunks(ids)
+            summary.filesNew += 1; summary.totalFiles += 1; summary.totalBytes += size
+            return Tree(nodes: [node])
+        }
+        return try finish(root: root, paths: [filename], parent: parentID, start: start)
+    }
+
+    // MARK: pipeline
+
+    /// Runs `body`; on any failure, waits for the workers and writes the packs and index built
+    /// so far, so an interrupted run's work is reused by the next one.
+    func guarded<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            try? pool.wait()
+            if !options.dryRun { try? repo.flush() }
+            throw error
+        }
+    }
+
+    func finish(root: Tree, paths: [String], parent: ID?, start: Timestamp) throws -> BackupResult {
+        let rootID = try guarded { () -> ID in
+            let id = try storeTree(root)
+            try pool.wait()
+            if !options.dryRun { try repo.flush() }
+            return id
+        }
+        let stats = repo.writeStats
+        summary.dataBlobs = stats.blobsAdded[0]; summary.treeBlobs = stats.blobsAdded[1]
+        summary.bytesAdded = options.dryRun ? dryRunBytes.load(ordering: .relaxed) : stats.plainBytesAdded
+        summary.bytesStored = stats.storedBytesAdded
+        summary.errors = warnings.count
+        summary.durationSeconds = Double(Timestamp.now().nanoseconds - start.nanoseconds) / 1e9
+        let snap = Snapshot(time: options.time ?? start, tree: rootID, paths: paths, hostname: options.hostname,
+                            username: Host.user, uid: getuid(), gid: getgid(), tags: options.tags, parent: parent,
+                            excludes: options.excludes, programVersion: Repository.programVersion, summary: summary)
+        let id = options.dryRun ? nil : try repo.saveSnapshot(snap)
+        return BackupResult(snapshotID: id, snapshot: snap, parent: parent, warnings: warnings)
+    }
+
+    func findParent(paths: [String]) throws -> ID? {
+        guard options.useParent, !options.force || options.parent != nil else { return options.parent }
+        if let p = options.parent { return p }
+        let all = try repo.snapshots().snapshots
+        return all.last { $0.1.hostname == options.hostname && $0.1.paths.sorted() == paths.sorted() }?.0
+    }
+
+    func storeTree(_ tree: Tree) throws -> ID {
+        var t = tree
+        t.sort()
+        let bytes = t.encode()
+        if options.dryRun { return repo.blobID(bytes) }
+        lock?.refreshIfDue()
+        return try repo.saveBlob(.tree, bytes).id
+    }
+
+    func warn(_ e: Error) {
+        warnings.append("\(e)")
+        progress.update { $0.errors += 1 }
+    }
+
+    // MARK: walking
+
+    func buildVirtual(_ trie: PathTrie, path: PathBytes, parent: Tree?, rootDevice: UInt64?) throws -> Tree {
+        var nodes: [Node] = []
+        for (name, child) in trie.children.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            let childPath = FS.join(path, name)
+            let parentNode = parent?.node(named: name)
+            if child.leaf {
+                if let n = try archive(name: name, path: childPath, parent: parentNode, rootDevice: nil) { nodes.append(n) }
+                continue
+            }
+            let (st, err) = FS.lstat(childPath)
+            guard let st, var node = FS.node(name: name, path: childPath, st: st, names: names) else {
+                warn(SourceError(path: childPath, errno: err, what: "stat")); continue
+            }
+            let sub = try buildVirtual(child, path: childPath, parent: try parentNode?.subtree.map { try repo.loadTree($0) }, rootDevice: nil)
+            node.content = .subtree(try storeTree(sub))
+            nodes.append(node)
+        }
+        return Tree(nodes: nodes)
+    }
+
+    func archive(name: PathBytes, path: PathBytes, parent: Node?, rootDevice: UInt64?) throws -> Node? {
+        if Cancellation.requested { throw RepositoryError.interrupted }
+        let (st, err) = FS.lstat(path)
+        guard let st else { warn(SourceError(path: path, errno: err, what: "stat")); return nil }
+        guard var node = FS.node(name: name, path: path, st: st, names: names) else { return nil }
+        switch node.type {
+        case .file:
+            progress.update { $0.files += 1; $0.current = FS.string(path) }
+            summary.totalFiles += 1
+            guard try archiveFile(&node, path: path, parent: parent) else { return nil }
+            summary.totalBytes += node.size
+        case .directory:
+            summary.dirs += 1
+            progress.update { $0.dirs += 1 }
+            let device = rootDevice ?? node.device
+            var children: [Node] = []
+            if !(options.oneFileSystem && node.device != device) {
+                let parentTree: Tree? = parent?.type == .directory ? parent?.subtree.flatMap { try? repo.loadTree($0) } : nil
+                let entries: [PathBytes]
+                do { entries = try FS.list(path) } catch { warn(error); entries = [] }
+                for e in entries {
+                    let childPath = FS.join(path, e)
+                    if excludes.excluded(childPath, name: e) { continue }
+                    if let c = try archive(name: e, path: childPath, parent: parentTree?.node(named: e), rootDevice: device) {
+                        children.append(c)
+                    }
+                }
+            }
+            node.content = .subtree(try storeTree(Tree(nodes: children)))
+        default:
+            break
+        }
+        return node
+    }
+
+    /// Fills in a file node's content. Returns false when the file could not be read.
+    func archiveFile(_ node: inout Node, path: PathBytes, parent: Node?) throws -> Bool {
+        if !options.force, let p = parent, p.type == .file, p.size == node.size, p.mtime == node.mtime,
+           p.ctime == node.ctime, p.inode == node.inode, p.flags & Node.flagDamaged == 0,
+           p.chunks.allSatisfy({ repo.hasBlob(.data, $0) }) {
+            node.content = p.content
+            summary.filesUnmodified += 1
+            progress.addBytes(Int(node.size))
+            return true
+        }
+        let fd = FS.withCString(path) { open($0, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC) }
+        guard fd >= 0 else { warn(SourceError(path: path, errno: errno, what: "open")); return false }
+        defer { close(fd) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        do {
+            let (ids, size) = try chunk(read: { buf in
+                while true {
+                    let n = Glibc.read(fd, buf.baseAddress, buf.count)
+                    if n >= 0 { return n }
+                    if errno != EINTR { throw SourceError(path: path, errno: errno, what: "read") }
+                }
+            }, path: path)
+            node.content = .chunks(ids)
+            node.size = size
+        } catch let e as SourceError {
+            warn(e); return false
+        }
+        if parent?.type == .file { summary.filesChanged += 1 } else { summary.filesNew += 1 }
+        return true
+    }
+
+    /// Chunks a stream, hashing on this thread and handing new blobs to the pool.
+    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, path: PathBytes) throws -> ([ID], UInt64) {
+        var ids: [ID] = []
+        var size: UInt64 = 0
+        let chunker = StreamChunker(cdc: repo.cdc)
+        let repo = self.repo
+        var sinceRefresh = 0
+        try chunker.run(read: read) { chunk in
+            if Cancellation.requested { throw RepositoryError.interrupted }
+            let id = repo.blobID(chunk)
+            ids.append(id)
+            size += UInt64(chunk.count)
+            summary.bytesRead += UInt64(chunk.count)
+            progress.addBytes(chunk.count)
+            if !repo.hasBlob(.data, id) {
+                if options.dryRun {
+                    if dryRunSeen.withLock({ $0.insert(id).inserted }) { dryRunBytes.add(UInt64(chunk.count), ordering: .relaxed) }
+                } else {
+                    let bytes = Array(chunk)
+                    try pool.submit { _ = try bytes.withUnsafeBytes { try repo.saveBlob(.data, $0, id: id) } }
+                }
+            }
+            sinceRefresh += chunk.count
+            if sinceRefresh > 256 << 20 { sinceRefresh = 0; lock?.refreshIfDue() }
+        }
+        return (ids, size)
+    }
+
+    // MARK: paths
+
+    static func absolute(_ p: String) throws -> PathBytes {
+        var bytes = Array(p.utf8)
+        guard !bytes.isEmpty else { throw RepositoryError.invalidArgument("empty path") }
+        if bytes.first != 47 {
+            var buf = [CChar](repeating: 0, count: 4096)
+            guard getcwd(&buf, 4096) != nil else { throw RepositoryError.invalidArgument("cannot read the current directory") }
+            bytes = Array(buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }) + [47] + bytes
+        }
+        var parts: [PathBytes] = []
+        for c in bytes.split(separator: 47) {
+            if c.elementsEqual([46]) { continue }
+            if c.elementsEqual([46, 46]) { _ = parts.popLast(); continue }
+            parts.append(Array(c))
+        }
+        guard !parts.isEmpty else { throw RepositoryError.invalidArgument("backing up / itself: name the folders below it instead") }
+        return [47] + parts.joined(separator: [47])
+    }
+}
+
+/// The absolute paths given to backup, as a tree of components.
+final class PathTrie {
+    var children: [PathBytes: PathTrie] = [:]
+    var leaf = false
+
+    func insert(_ components: [PathBytes]) {
+        var node = self
+        for c in components {
+            if node.leaf { return }   // an ancestor is backed up whole
+            if node.children[c] == nil { node.children[c] = PathTrie() }
+            node = node.children[c]!
+        }
+        node.leaf = true
+        node.children = [:]
+    }
+}
