@@ -1,0 +1,106 @@
+import CairnCore
+import CairnFormat
+import CairnRepository
+
+/// Which snapshots a command means: an ID or unique prefix, `latest`, and filters.
+public struct SnapshotFilter: Sendable {
+    public var hosts: [String] = []
+    public var tags: [String] = []
+    public var paths: [String] = []
+    public var before: Timestamp? = nil
+    public init() {}
+
+    public func matches(_ s: Snapshot) -> Bool {
+        (hosts.isEmpty || hosts.contains(s.hostname))
+            && tags.allSatisfy { t in t.split(separator: ",").allSatisfy { s.tags.contains(String($0)) } }
+            && (paths.isEmpty || paths.allSatisfy { s.paths.contains($0) })
+            && (before.map { s.timestamp <= $0 } ?? true)
+    }
+}
+
+extension Repository {
+    /// Resolves `latest`, an ID or a unique ID prefix, under a filter. With `before`, `latest`
+    /// means the newest snapshot at or before that time.
+    public func resolveSnapshot(_ spec: String, filter: SnapshotFilter = .init()) throws -> (ID, Snapshot) {
+        if spec == "latest" {
+            let all = try snapshots().snapshots.filter { filter.matches($0.1) }
+            guard let last = all.last else { throw RepositoryError.fileNotFound("no snapshot matches (host/tag/path/before filters)") }
+            return last
+        }
+        let id = try find(.snapshot, prefix: spec)
+        return (id, try loadSnapshot(id))
+    }
+
+    /// The node at `path` inside a tree ("/" or "" is the root folder itself).
+    public func node(at path: String, root: ID) throws -> Node {
+        var node = Node(name: [], type: .directory, mode: 0o755, content: .subtree(root))
+        for comp in path.split(separator: "/") where comp != "." {
+            guard let sub = node.subtree else { throw RepositoryError.fileNotFound("\(path): \(node.nameString) is not a folder") }
+            guard let next = try loadTree(sub).node(named: Array(comp.utf8)) else {
+                throw RepositoryError.fileNotFound("\(path) is not in the snapshot")
+            }
+            node = next
+        }
+        return node
+    }
+
+    /// Visits every node below a tree, depth first, with its path.
+    public func walk(_ root: ID, prefix: String = "", _ visit: (String, Node) throws -> Bool) throws {
+        for n in try loadTree(root).nodes {
+            let p = prefix + "/" + n.nameString
+            if try visit(p, n), let sub = n.subtree { try walk(sub, prefix: p, visit) }
+        }
+    }
+
+    /// Writes a file node's content to `out`, chunk by chunk.
+    public func dump(_ node: Node, to out: ([UInt8]) throws -> Void) throws {
+        guard node.type == .file else { throw RepositoryError.invalidArgument("\(node.nameString) is a \(node.type), not a file: dump writes one file or stream") }
+        for id in node.chunks { try out(try loadBlob(.data, id)) }
+    }
+}
+
+/// Sizes for `stats`.
+public struct Stats: Sendable, Codable {
+    public var snapshots = 0
+    public var files = 0
+    public var restoreSize: UInt64 = 0
+    public var uniqueBlobs = 0
+    public var uniquePlainSize: UInt64 = 0
+    public var uniqueStoredSize: UInt64 = 0
+    public var packBytes: UInt64 = 0
+    public var dedupRatio: Double = 0
+    public var compressionRatio: Double = 0
+}
+
+extension Repository {
+    public func stats(snapshots snaps: [Snapshot]) throws -> Stats {
+        var s = Stats()
+        s.snapshots = snaps.count
+        var blobs = Set<ID>()
+        var trees = Set<ID>()
+        func visit(_ id: ID) throws {
+            guard trees.insert(id).inserted else { return }
+            for n in try loadTree(id).nodes {
+                if n.type == .file { s.files += 1; s.restoreSize += n.size; for c in n.chunks { blobs.insert(c) } }
+                if let sub = n.subtree { try visit(sub) }
+            }
+        }
+        // Restore size counts every snapshot in full, so a tree seen twice is counted twice.
+        for snap in snaps {
+            guard let root = snap.treeID else { continue }
+            let before = trees
+            trees = []
+            try visit(root)
+            trees.formUnion(before)
+        }
+        for b in blobs {
+            if let loc = lookup(.data, b) {
+                s.uniqueBlobs += 1; s.uniquePlainSize += UInt64(loc.entry.plainLength); s.uniqueStoredSize += UInt64(loc.entry.storedLength)
+            }
+        }
+        s.packBytes = try backend.list(.pack).reduce(0) { $0 + $1.size }
+        s.dedupRatio = s.uniquePlainSize > 0 ? Double(s.restoreSize) / Double(s.uniquePlainSize) : 0
+        s.compressionRatio = s.uniqueStoredSize > 0 ? Double(s.uniquePlainSize) / Double(s.uniqueStoredSize) : 0
+        return s
+    }
+}
