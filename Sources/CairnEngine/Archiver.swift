@@ -35,7 +35,7 @@ public struct BackupResult: Sendable {
 public final class Archiver: @unchecked Sendable {
     let repo: Repository
     let options: BackupOptions
-    public let progress: Progress
+    public let progress: OperationProgress
     let names = NameCache()
     let pool: WorkerPool
     let excludes: ExcludeMatcher
@@ -45,7 +45,7 @@ public final class Archiver: @unchecked Sendable {
     let dryRunSeen = Mutex(Set<ID>())
     let dryRunBytes = Atomic<UInt64>(0)
 
-    public init(repository: Repository, options: BackupOptions, progress: Progress = Progress(), lock: RepositoryLock? = nil) {
+    public init(repository: Repository, options: BackupOptions, progress: OperationProgress = OperationProgress(), lock: RepositoryLock? = nil) {
         repo = repository; self.options = options; self.progress = progress; self.lock = lock
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         pool = WorkerPool(limit: cores * 4)

@@ -60,7 +60,7 @@ extension Repository {
 }
 
 /// Sizes for `stats`.
-public struct Stats: Sendable, Codable {
+public struct RepositoryStats: Sendable, Codable {
     public var snapshots = 0
     public var files = 0
     public var restoreSize: UInt64 = 0
@@ -73,8 +73,8 @@ public struct Stats: Sendable, Codable {
 }
 
 extension Repository {
-    public func stats(snapshots snaps: [Snapshot]) throws -> Stats {
-        var s = Stats()
+    public func stats(snapshots snaps: [Snapshot]) throws -> RepositoryStats {
+        var s = RepositoryStats()
         s.snapshots = snaps.count
         var blobs = Set<ID>()
         var trees = Set<ID>()

@@ -34,11 +34,11 @@ public struct CheckReport: Sendable, Codable {
 /// reads every pack, checks its SHA-256 name and authenticates and re-hashes every blob.
 public final class Checker {
     let repo: Repository
-    public let progress: Progress
+    public let progress: OperationProgress
     var report = CheckReport()
     var badBlobs = Set<ID>()
 
-    public init(repository: Repository, progress: Progress = Progress()) { repo = repository; self.progress = progress }
+    public init(repository: Repository, progress: OperationProgress = OperationProgress()) { repo = repository; self.progress = progress }
 
     func damage(_ kind: String, _ id: String, _ msg: String) { report.damage.append(Damage(kind: kind, id: id, message: msg)) }
 

@@ -2,7 +2,7 @@ import CairnCore
 import Synchronization
 
 /// Counters a long operation updates and the CLI reads for its live progress line.
-public final class Progress: Sendable {
+public final class OperationProgress: Sendable {
     public struct Counters: Sendable {
         public var files = 0
         public var dirs = 0

@@ -36,7 +36,7 @@ public struct RestoreResult: Sendable {
 public final class Restorer {
     let repo: Repository
     let options: RestoreOptions
-    public let progress: Progress
+    public let progress: OperationProgress
     let isRoot = geteuid() == 0
     var hardlinks: [String: PathBytes] = [:]   // "dev:inode" → path relative to the target
     var result = RestoreResult()
@@ -45,7 +45,7 @@ public final class Restorer {
     let excludes: ExcludeMatcher
     var rootFD: Int32 = -1
 
-    public init(repository: Repository, options: RestoreOptions, progress: Progress = Progress()) {
+    public init(repository: Repository, options: RestoreOptions, progress: OperationProgress = OperationProgress()) {
         repo = repository; self.options = options; self.progress = progress
         includes = ExcludeMatcher(patterns: options.includes)
         excludes = ExcludeMatcher(patterns: options.excludes)
@@ -156,7 +156,7 @@ public final class Restorer {
             }
         }
         progress.update { $0.files += 1; $0.current = FS.string(display) }
-        let fd = FS.withCString(node.name) { openat(dirFD, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+        let fd = FS.withCString(node.name) { openat(dirFD, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { warn("create \(FS.string(display)): \(String(cString: strerror(errno)))"); return }
         defer { close(fd) }
         var offset = 0

@@ -1,0 +1,146 @@
+import ArgumentParser
+import CairnCore
+import CairnEngine
+import CairnRepository
+import Foundation
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Back up files, folders or a stream.",
+        discussion: "Exit 3 when some source files could not be read (the snapshot is written without them).")
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Files and folders to back up.") var paths: [String] = []
+    @Option(name: [.short, .long], help: "Exclude a pattern (repeatable).") var exclude: [String] = []
+    @Option(name: .customLong("exclude-file"), help: "Read exclude patterns from a file (one per line, # comments).") var excludeFile: [String] = []
+    @Flag(name: [.short, .customLong("one-file-system")], help: "Do not cross file system boundaries.") var oneFileSystem = false
+    @Option(help: "Add a tag (repeatable; a,b adds both).") var tag: [String] = []
+    @Option(help: "Host name to record (default: this machine's).") var host: String?
+    @Flag(name: [.short, .customLong("dry-run")], help: "Do not write anything; report what would be added.") var dryRun = false
+    @Flag(help: "Read every file even when the parent snapshot says it is unchanged.") var force = false
+    @Option(help: "Use this snapshot as the parent (default: the latest with the same host and paths).") var parent: String?
+    @Flag(help: "Read the data to back up from standard input.") var stdin = false
+    @Option(name: .customLong("stdin-filename"), help: "File name for --stdin data.") var stdinFilename = "stdin"
+    @Flag(name: .customLong("stdin-from-command"), help: "Run the command after -- and back up its output.") var stdinFromCommand = false
+    @Option(help: ArgumentHelp("Record this time instead of now.", valueName: "time")) var time: String?
+
+    func validate() throws {
+        if stdin || stdinFromCommand {
+            if !paths.isEmpty && stdin { throw ValidationError("--stdin takes no paths") }
+            if stdinFromCommand && paths.isEmpty { throw ValidationError("--stdin-from-command needs a command: cairn backup --stdin-from-command -- CMD ARG...") }
+        } else if paths.isEmpty {
+            throw ValidationError("nothing to back up: give paths, or --stdin")
+        }
+    }
+
+    func run() throws {
+        let repo = try global.open()
+        let lock = try repo.acquireLock(exclusive: false, operation: "backup")
+        defer { lock.release() }
+        try repo.loadIndex()
+        let adopted = try repo.indexUnindexedPacks()
+        if adopted.packs > 0 && !global.quiet && !global.json { stderr("reusing \(adopted.packs) pack(s) left by an interrupted backup") }
+
+        var o = BackupOptions()
+        o.excludes = exclude
+        for f in excludeFile {
+            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { throw ValidationError("cannot read exclude file \(f)") }
+            o.excludes += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        o.oneFileSystem = oneFileSystem
+        o.tags = tag.flatMap { $0.split(separator: ",").map(String.init) }
+        if let host { o.hostname = host }
+        o.dryRun = dryRun
+        o.force = force
+        if let parent { o.parent = try repo.resolveSnapshot(parent).0 }
+        if let time {
+            guard let t = Timestamp.parse(time) else { throw ValidationError("cannot read time \(time)") }
+            o.time = t
+        }
+        let progress = OperationProgress()
+        let line = ProgressLine(progress, verb: "backup", enabled: global.showProgress)
+        let archiver = Archiver(repository: repo, options: o, progress: progress, lock: lock)
+        let result: BackupResult
+        do {
+            if stdinFromCommand {
+                result = try backupCommand(archiver)
+            } else if stdin {
+                result = try archiver.backup(streamNamed: stdinFilename) { buf in
+                    let n = Glibc.read(0, buf.baseAddress, buf.count)
+                    if n < 0 { throw RepositoryError.invalidArgument("reading standard input: \(String(cString: strerror(errno)))") }
+                    return n
+                }
+            } else {
+                result = try archiver.backup(paths: paths)
+            }
+        } catch RepositoryError.interrupted {
+            line.stop()
+            let s = repo.writeStats
+            stderr("interrupted: \(s.packsWritten) pack(s) with \(formatBytes(s.plainBytesAdded)) of new data were written and indexed; no snapshot was saved. The next backup reuses them.")
+            throw ExitWith(code: .interrupted)
+        }
+        line.stop()
+        report(result)
+        if !result.warnings.isEmpty { throw ExitWith(code: .incomplete) }
+    }
+
+    func backupCommand(_ archiver: Archiver) throws -> BackupResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = paths
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        do { try p.run() } catch { throw RepositoryError.invalidArgument("cannot run \(paths.joined(separator: " ")): \(error)") }
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        let name = stdinFilename == "stdin" ? (URL(fileURLWithPath: paths[0]).lastPathComponent) : stdinFilename
+        let result: BackupResult
+        do {
+            result = try archiver.backupStreamChecked(named: name, fd: fd) {
+                p.waitUntilExit()
+                guard p.terminationStatus == 0 else {
+                    throw RepositoryError.invalidArgument("command `\(paths.joined(separator: " "))` exited with status \(p.terminationStatus): no snapshot was saved")
+                }
+            }
+        } catch {
+            if p.isRunning { p.terminate() }
+            throw error
+        }
+        return result
+    }
+
+    func report(_ r: BackupResult) {
+        let s = r.snapshot.summary
+        if global.json {
+            struct Out: Encodable { var snapshot_id: String?; var parent: String?; var dry_run: Bool; var summary: CairnFormatSummary; var warnings: [String] }
+            try? global.emit(json: Out(snapshot_id: r.snapshotID?.hex, parent: r.parent?.hex, dry_run: dryRun, summary: s, warnings: r.warnings))
+            return
+        }
+        for w in r.warnings { stderr("warning: \(w)") }
+        guard !global.quiet else { return }
+        if let p = r.parent { stdout("using parent snapshot \(p.short)") }
+        stdout("Files:       \(s.filesNew) new, \(s.filesChanged) changed, \(s.filesUnmodified) unmodified")
+        stdout("Dirs:        \(s.dirs)")
+        stdout("Read:        \(formatBytes(s.bytesRead)) of \(formatBytes(s.totalBytes)) in \(s.totalFiles) files")
+        stdout("Added:       \(formatBytes(s.bytesAdded)) (\(formatBytes(s.bytesStored)) stored)")
+        if !r.warnings.isEmpty { stdout("Errors:      \(r.warnings.count) file(s) could not be read") }
+        stdout(String(format: "Duration:    %.2fs", s.durationSeconds))
+        if let id = r.snapshotID { stdout("snapshot \(id.short) saved") } else { stdout("dry run: nothing written") }
+    }
+}
+
+import CairnFormat
+typealias CairnFormatSummary = Snapshot.Summary
+
+extension Archiver {
+    /// Backs up a pipe; `finish` runs after end of stream and may veto the snapshot by
+    /// throwing (a command that exited non-zero).
+    func backupStreamChecked(named name: String, fd: Int32, finish: () throws -> Void) throws -> BackupResult {
+        try backup(streamNamed: name, read: { buf in
+            while true {
+                let n = Glibc.read(fd, buf.baseAddress, buf.count)
+                if n >= 0 { if n == 0 { try finish() }; return n }
+                if errno != EINTR { throw RepositoryError.invalidArgument("reading command output: \(String(cString: strerror(errno)))") }
+            }
+        })
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import CairnCore
+import CairnEngine
+import CairnFormat
+import CairnRepository
+import Foundation
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Restore a snapshot (or a path in it) into a folder.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filters: FilterOptions
+
+    @Argument(help: "SNAPSHOT[:PATH] — an ID, unique prefix or `latest`.") var snapshot: String
+    @Option(name: [.short, .long], help: "Folder to restore into (created if missing).") var target: String
+    @Option(name: [.short, .long], help: "Restore only matching paths (repeatable).") var include: [String] = []
+    @Option(name: [.short, .long], help: "Skip matching paths (repeatable).") var exclude: [String] = []
+    @Option(help: "Existing files: always | if-changed | never.") var overwrite = OverwritePolicy.always
+    @Flag(help: "Re-read restored files and check them against the snapshot.") var verify = false
+
+    func run() throws {
+        let repo = try global.open()
+        let lock = try repo.acquireLock(exclusive: false, operation: "restore")
+        defer { lock.release() }
+        try repo.loadIndex()
+        let (spec, path) = splitSnapshotPath(snapshot)
+        let (id, snap) = try repo.resolveSnapshot(spec, filter: try filters.filter)
+        let node = try repo.node(at: path, root: snap.treeID!)
+        var o = RestoreOptions()
+        o.includes = include; o.excludes = exclude; o.overwrite = overwrite; o.verify = verify
+        let progress = OperationProgress()
+        progress.update { $0.totalBytes = path.isEmpty || path == "/" ? snap.summary.totalBytes : nil }
+        let line = ProgressLine(progress, verb: "restore", enabled: global.showProgress)
+        let restorer = Restorer(repository: repo, options: o, progress: progress)
+        let result: RestoreResult
+        do { result = try restorer.restore(node: node, displayPath: Array(path.utf8), target: target) }
+        catch RepositoryError.interrupted { line.stop(); stderr("interrupted: restore incomplete"); throw ExitWith(code: .interrupted) }
+        line.stop()
+        for w in result.warnings { stderr("warning: \(w)") }
+        if global.json {
+            struct Out: Encodable { var snapshot: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var verified: Int; var warnings: [String] }
+            try global.emit(json: Out(snapshot: id.hex, files: result.files, dirs: result.dirs, bytes: result.bytes, skipped: result.skipped, verified: result.verified, warnings: result.warnings))
+        } else if !global.quiet {
+            stdout("restored snapshot \(id.short) to \(target): \(result.files) files, \(result.dirs) dirs, \(formatBytes(result.bytes))"
+                   + (result.skipped > 0 ? ", \(result.skipped) skipped" : "") + (verify ? ", \(result.verified) verified" : ""))
+        }
+        if !result.warnings.isEmpty { throw ExitWith(code: .fatal) }
+    }
+}
+
+func splitSnapshotPath(_ s: String) -> (String, String) {
+    guard let i = s.firstIndex(of: ":") else { return (s, "") }
+    return (String(s[..<i]), String(s[s.index(after: i)...]))
+}
+
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a file (or a stream snapshot) from a snapshot to standard output.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filters: FilterOptions
+    @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
+    @Argument(help: "Path of the file in the snapshot (default: the only file of a stream snapshot).") var path: String?
+
+    func run() throws {
+        let repo = try global.open()
+        try repo.loadIndex()
+        let (_, snap) = try repo.resolveSnapshot(snapshot, filter: try filters.filter)
+        var node: Node
+        if let path { node = try repo.node(at: path, root: snap.treeID!) } else {
+            let root = try repo.loadTree(snap.treeID!)
+            guard root.nodes.count == 1, root.nodes[0].type == .file else { throw ValidationError("give the path of a file in the snapshot") }
+            node = root.nodes[0]
+        }
+        let out = FileHandle.standardOutput
+        try repo.dump(node) { out.write(Data($0)) }
+    }
+}

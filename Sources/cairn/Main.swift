@@ -1,0 +1,65 @@
+import ArgumentParser
+import CairnCore
+import CairnEngine
+import CairnRepository
+import CairnStorage
+import Foundation
+
+/// Exit codes (README "Exit codes").
+enum ExitCode: Int32 {
+    case ok = 0, fatal = 1, incomplete = 3, noRepository = 10, lockFailed = 11, wrongPassword = 12, interrupted = 130
+}
+
+/// Thrown by commands that finished but must exit non-zero (message already printed).
+struct ExitWith: Error { var code: ExitCode }
+
+@main
+struct Cairn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cairn",
+        abstract: "Deduplicating, encrypted, verifiable backups.",
+        version: Repository.programVersion,
+        subcommands: [Init.self, Backup.self, Restore.self, Snapshots.self, Ls.self, Dump.self, Stats.self,
+                      Check.self, Cat.self, Key.self, Unlock.self])
+
+    static func main() {
+        installSignalHandlers()
+        let command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do {
+            var c = command
+            try c.run()
+            Glibc.exit(0)
+        } catch let e as ExitWith {
+            Glibc.exit(e.code.rawValue)
+        } catch let e as CleanExit {
+            exit(withError: e)
+        } catch let e where e is ValidationError || e is ArgumentParser.ExitCode {
+            exit(withError: e)
+        } catch {
+            let (code, message) = describe(error)
+            FileHandle.standardError.write(Data("cairn: \(message)\n".utf8))
+            Glibc.exit(code.rawValue)
+        }
+    }
+
+    /// The one place errors become exit codes.
+    static func describe(_ error: Error) -> (ExitCode, String) {
+        switch error {
+        case RepositoryError.noRepository: return (.noRepository, "\(error)")
+        case RepositoryError.wrongPassword: return (.wrongPassword, "\(error)")
+        case RepositoryError.locked: return (.lockFailed, "\(error)")
+        case RepositoryError.interrupted: return (.interrupted, "interrupted")
+        default: return (.fatal, "\(error)")
+        }
+    }
+
+    static func installSignalHandlers() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { _ in
+                if Cancellation.requested { _exit(130) }   // a second Ctrl-C leaves at once
+                Cancellation.request()
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import CairnCompression
+import CairnCore
+import CairnEngine
+import CairnRepository
+import CairnStorage
+import Foundation
+
+/// Options every repository command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("repo")], help: ArgumentHelp("Repository location (a local folder).", valueName: "path"))
+    var repo: String?
+
+    @Option(name: .customLong("password-file"), help: "Read the password from this file's first line.")
+    var passwordFile: String?
+
+    @Option(name: .customLong("password-command"), help: "Run this shell command and use its output as the password.")
+    var passwordCommand: String?
+
+    @Flag(name: [.short, .long], help: "No progress output.")
+    var quiet = false
+
+    @Flag(help: "Machine-readable output (JSON) where supported.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Compression for new blobs: auto|off|fastest|max (default: the repository's).", valueName: "mode"))
+    var compression: CompressionMode?
+
+    var location: String {
+        get throws {
+            guard let r = repo ?? ProcessInfo.processInfo.environment["CAIRN_REPOSITORY"], !r.isEmpty else {
+                throw ValidationError("no repository given: use -r PATH or set CAIRN_REPOSITORY")
+            }
+            return r.hasPrefix("local:") ? String(r.dropFirst(6)) : r
+        }
+    }
+
+    var backend: LocalBackend { get throws { LocalBackend(path: try location) } }
+
+    func password(confirm: Bool = false, prompt: String = "enter password for repository: ") throws -> [UInt8] {
+        try Password.read(file: passwordFile, command: passwordCommand, confirm: confirm, prompt: prompt)
+    }
+
+    func open() throws -> Repository {
+        let backend = try backend
+        guard backend.exists(.config, "config") else { throw RepositoryError.noRepository(backend.location) }
+        let r = try Repository.open(backend: backend, password: try password(), compression: compression)
+        return r
+    }
+
+    var showProgress: Bool { !quiet && !json && isatty(2) == 1 }
+
+    func emit(json value: some Encodable) throws {
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        FileHandle.standardOutput.write(try e.encode(value) + Data([10]))
+    }
+}
+
+/// Snapshot filters shared by commands that pick snapshots.
+struct FilterOptions: ParsableArguments {
+    @Option(name: .customLong("host"), help: "Only snapshots of this host (repeatable).")
+    var hosts: [String] = []
+    @Option(name: .customLong("tag"), help: "Only snapshots with this tag (a,b = both; repeatable = either).")
+    var tags: [String] = []
+    @Option(name: .customLong("path"), help: "Only snapshots that include this path (repeatable).")
+    var paths: [String] = []
+    @Option(help: ArgumentHelp("With latest: the newest snapshot at or before this time (2026-11-21 14:00, RFC 3339).", valueName: "time"))
+    var before: String?
+
+    var filter: SnapshotFilter {
+        get throws {
+            var f = SnapshotFilter()
+            f.hosts = hosts; f.tags = tags; f.paths = paths
+            if let before {
+                guard let t = Timestamp.parse(before) else { throw ValidationError("cannot read time \(before): use 2026-11-21 14:00 or RFC 3339") }
+                f.before = t
+            }
+            return f
+        }
+    }
+}
+
+func stderr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+func stdout(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+
+func formatBytes(_ n: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n), i = 0
+    while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+    return i == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[i])
+}
+
+func formatDuration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}
+
+extension CompressionMode: ExpressibleByArgument {}
+extension OverwritePolicy: ExpressibleByArgument {}
