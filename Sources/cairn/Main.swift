@@ -25,7 +25,7 @@ struct Cairn: ParsableCommand {
     static func main() {
         installSignalHandlers()
         let command: ParsableCommand
-        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { command = try parseAsRoot(hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))) } catch { exit(withError: error) }
         do {
             var c = command
             try c.run()
@@ -41,6 +41,26 @@ struct Cairn: ParsableCommand {
             FileHandle.standardError.write(Data("cairn: \(message)\n".utf8))
             Glibc.exit(code.rawValue)
         }
+    }
+
+    /// restic users write `cairn -r REPO backup ...`: global options before the subcommand
+    /// are moved behind it (and behind `key`'s own subcommand).
+    static func hoistGlobalOptions(_ args: [String]) -> [String] {
+        let withValue: Set<String> = ["-r", "--repo", "--password-file", "--password-command", "--compression"]
+        let flags: Set<String> = ["-q", "--quiet", "--json"]
+        var leading: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if withValue.contains(a), i + 1 < args.count { leading += [a, args[i + 1]]; i += 2 }
+            else if flags.contains(a) || withValue.contains(where: { a.hasPrefix($0 + "=") }) { leading.append(a); i += 1 }
+            else { break }
+        }
+        guard !leading.isEmpty, i < args.count else { return args }
+        var rest = Array(args[i...])
+        let insertAt = rest.first == "key" && rest.count > 1 && !rest[1].hasPrefix("-") ? 2 : 1
+        rest.insert(contentsOf: leading, at: insertAt)
+        return rest
     }
 
     /// The one place errors become exit codes.
