@@ -250,8 +250,10 @@ public final class Restorer {
                 if r != 0 { warn("xattr \(String(decoding: x.name, as: UTF8.self)) on \(node.nameString): \(String(cString: strerror(errno)))") }
             }
         }
-        var times = [timespec(tv_sec: Int(node.mtime / 1_000_000_000), tv_nsec: Int(node.mtime % 1_000_000_000)),
-                     timespec(tv_sec: Int(node.mtime / 1_000_000_000), tv_nsec: Int(node.mtime % 1_000_000_000))]
+        // atime is not stored; it is set to mtime. Floor division keeps pre-1970 times valid.
+        let t = Timestamp(nanoseconds: node.mtime)
+        let ts = timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.subsecondNanos))
+        var times = [ts, ts]
         let r = fd >= 0 ? futimens(fd, &times) : FS.withCString(name) { utimensat(dirFD, $0, &times, AT_SYMLINK_NOFOLLOW) }
         if r != 0 { warn("times \(node.nameString): \(String(cString: strerror(errno)))") }
     }

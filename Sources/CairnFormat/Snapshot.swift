@@ -18,6 +18,23 @@ public struct Snapshot: Sendable, Codable, Equatable {
         public var errors: Int = 0
         public var durationSeconds: Double = 0
         public init() {}
+        /// Every member is optional on input, so a writer may omit counters it does not keep.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            filesNew = try c.decodeIfPresent(Int.self, forKey: .filesNew) ?? 0
+            filesChanged = try c.decodeIfPresent(Int.self, forKey: .filesChanged) ?? 0
+            filesUnmodified = try c.decodeIfPresent(Int.self, forKey: .filesUnmodified) ?? 0
+            dirs = try c.decodeIfPresent(Int.self, forKey: .dirs) ?? 0
+            bytesRead = try c.decodeIfPresent(UInt64.self, forKey: .bytesRead) ?? 0
+            bytesAdded = try c.decodeIfPresent(UInt64.self, forKey: .bytesAdded) ?? 0
+            bytesStored = try c.decodeIfPresent(UInt64.self, forKey: .bytesStored) ?? 0
+            dataBlobs = try c.decodeIfPresent(Int.self, forKey: .dataBlobs) ?? 0
+            treeBlobs = try c.decodeIfPresent(Int.self, forKey: .treeBlobs) ?? 0
+            totalFiles = try c.decodeIfPresent(Int.self, forKey: .totalFiles) ?? 0
+            totalBytes = try c.decodeIfPresent(UInt64.self, forKey: .totalBytes) ?? 0
+            errors = try c.decodeIfPresent(Int.self, forKey: .errors) ?? 0
+            durationSeconds = try c.decodeIfPresent(Double.self, forKey: .durationSeconds) ?? 0
+        }
         enum CodingKeys: String, CodingKey {
             case filesNew = "files_new", filesChanged = "files_changed", filesUnmodified = "files_unmodified"
             case dirs, bytesRead = "bytes_read", bytesAdded = "bytes_added", bytesStored = "bytes_stored"
@@ -67,6 +84,8 @@ public struct Snapshot: Sendable, Codable, Equatable {
         catch { throw FormatError.invalid("snapshot is not valid JSON: \(error)") }
         guard s.version == 1 else { throw FormatError.unsupportedVersion("snapshot", s.version) }
         guard s.treeID != nil else { throw FormatError.invalid("snapshot tree is not an ID") }
+        guard Timestamp.parse(s.time) != nil else { throw FormatError.invalid("snapshot time \(s.time) is not RFC 3339") }
+        if let p = s.parent, ID(hex: p) == nil { throw FormatError.invalid("snapshot parent is not an ID") }
         return s
     }
 }

@@ -59,8 +59,9 @@ public struct BlobIndex: Sendable {
 
     public mutating func finishBulkLoad() {
         for t in 0..<2 {
-            sorted[t].sort { $0.id < $1.id }
-            // Keep the first location of a blob stored twice.
+            // Ties broken by pack number so the kept location is deterministic.
+            sorted[t].sort { $0.id != $1.id ? $0.id < $1.id : $0.pack < $1.pack }
+            // Keep one location of a blob stored twice.
             var out = [IndexedBlob](); out.reserveCapacity(sorted[t].count)
             for b in sorted[t] where out.last?.id != b.id { out.append(b) }
             sorted[t] = out

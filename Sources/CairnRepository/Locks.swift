@@ -1,6 +1,7 @@
 import CairnCore
 import CairnFormat
 import CairnStorage
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +23,16 @@ public final class RepositoryLock: Sendable {
 
     init(repository: Repository, lock: Lock, name: ID) {
         self.repository = repository; self.lock = lock; current = Mutex(name)
+        scheduleRefresh()
+    }
+
+    /// Refreshes on a timer while the lock is held, whatever the holder is doing.
+    func scheduleRefresh() {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(Self.refreshSeconds))) { [weak self] in
+            guard let self, self.current.withLock({ $0 }) != nil else { return }
+            self.refreshIfDue()
+            self.scheduleRefresh()
+        }
     }
 
     /// Checks for staleness: too old, or a dead process on this host.
@@ -34,7 +45,7 @@ public final class RepositoryLock: Sendable {
     /// Refreshes the lock file when it is due; the archiver calls this as it goes.
     public func refreshIfDue() {
         guard let old = current.withLock({ $0 }) else { return }
-        guard Timestamp.now().nanoseconds - lastRefresh.withLock({ $0 }).nanoseconds > Self.refreshSeconds * 1_000_000_000 else { return }
+        guard Timestamp.now().nanoseconds - lastRefresh.withLock({ $0 }).nanoseconds >= (Self.refreshSeconds - 10) * 1_000_000_000 else { return }
         var l = lock
         l.time = Timestamp.now().rfc3339
         if let bytes = try? l.encoded(), let name = try? repository.saveFile(.lock, bytes, compress: false) {

@@ -131,8 +131,9 @@ extension Repository {
         try saveIndex()
     }
 
-    /// Finds packs that no index file lists (left by an interrupted run), reads their headers
-    /// and writes an index file for them, so their blobs are reused. Returns how many.
+    /// Finds packs that no index file lists (left by an interrupted run), reads each whole,
+    /// checks its SHA-256 name and header, and writes an index file for the good ones, so
+    /// their blobs are reused. A pack that fails is not adopted (check reports it).
     @discardableResult
     public func indexUnindexedPacks() throws -> (packs: Int, damaged: [ID]) {
         let known = indexState.withLock { $0 }
@@ -141,7 +142,9 @@ extension Repository {
         for info in try backend.list(.pack) {
             guard let id = ID(hex: info.name), !known.hasPack(id) else { continue }
             do {
-                let h = try readPackHeader(id, size: info.size)
+                let bytes = try backend.read(.pack, info.name)
+                guard SHA256.hash(bytes) == id else { throw RepositoryError.damaged("pack \(id.short) does not match its name") }
+                let h = try PackHeader.parse(pack: bytes, key: key)
                 found.append(IndexFile.Pack(id: id, blobs: h.entries))
             } catch { damaged.append(id) }
         }

@@ -24,7 +24,14 @@ public final class Repository: Sendable {
     let indexState = Mutex(BlobIndex())
     let writer = Mutex(WriterState())
     let compressors = Mutex([ZstdCompressor]())
-    let packFlushes = Mutex(0)
+    let cacheState = Mutex<Cache?>(nil)
+
+    /// Uses a local cache for index and snapshot files and tree blobs.
+    public func attachCache(folder: String) throws {
+        let c = try Cache(folder: folder, repositoryID: id)
+        cacheState.withLock { $0 = c }
+    }
+    public var cache: Cache? { cacheState.withLock { $0 } }
 
     public static let programVersion = "cairn 0.1.0"
 
@@ -53,11 +60,12 @@ public final class Repository: Sendable {
                                   random: any RandomSource = SystemRandom()) throws -> Repository {
         if backend.exists(.config, "config") { throw RepositoryError.alreadyExists(backend.location) }
         try options.chunker.validate()
+        try Config(id: .zero, chunker: options.chunker, compression: options.compression, packSize: options.packSize).validate()
+        guard options.scrypt.isSane else { throw RepositoryError.invalidArgument("scrypt parameters out of range") }
         try backend.create()
         let master = MasterKey.generate(random: random)
         let repoID = ID(random.bytes(32))
         let config = Config(id: repoID, chunker: options.chunker, compression: options.compression, packSize: options.packSize)
-        try config.validate()
         let keyFile = try KeyFile.create(master: master, password: password, parameters: options.scrypt,
                                          hostname: options.hostname, username: options.username,
                                          created: options.time, random: random)
@@ -69,7 +77,7 @@ public final class Repository: Sendable {
         return Repository(backend: backend, key: master, keyName: keyName, config: config, random: random, compression: nil)
     }
 
-    /// Opens a repository with a password, trying every key file (or only `keyHint`).
+    /// Opens a repository with a password, trying every key file in name order.
     public static func open(backend: any Backend, password: [UInt8], compression: CompressionMode? = nil,
                             random: any RandomSource = SystemRandom()) throws -> Repository {
         let sealedConfig: [UInt8]
@@ -101,14 +109,21 @@ public final class Repository: Sendable {
         let sealed = Envelope.seal(payload, type: type, key: key, compress: compress, random: random)
         let name = SHA256.hash(sealed)
         try backend.write(type, name.hex, sealed)
+        if type == .index || type == .snapshot { cache?.putFile(type, name, sealed) }
         return name
     }
 
     /// Loads and opens a file, checking that its bytes hash to its name.
     public func loadFile(_ type: FileType, _ name: ID) throws -> [UInt8] {
+        let cacheable = type == .index || type == .snapshot
+        if cacheable, let c = cache, let sealed = c.file(type, name) {
+            if let plain = try? Envelope.open(sealed, type: type, key: key) { return plain }
+            c.dropFile(type, name)
+        }
         let sealed: [UInt8]
         do { sealed = try backend.read(type, name.hex) }
         catch StorageError.notFound { throw RepositoryError.fileNotFound("\(type.rawValue) \(name.hex)") }
+        if cacheable && SHA256.hash(sealed) == name { cache?.putFile(type, name, sealed) }
         guard SHA256.hash(sealed) == name else {
             throw RepositoryError.damaged("\(type.rawValue) file \(name.hex) does not match its SHA-256 name")
         }
@@ -116,7 +131,8 @@ public final class Repository: Sendable {
     }
 
     public func list(_ type: FileType) throws -> [ID] {
-        try backend.list(type).compactMap { ID(hex: $0.name) }
+        // Only canonical (lowercase) names: anything else is not a file we wrote.
+        try backend.list(type).compactMap { f in ID(hex: f.name).flatMap { $0.hex == f.name ? $0 : nil } }
     }
 
     /// Resolves a unique prefix of a file name.
@@ -151,7 +167,9 @@ public final class Repository: Sendable {
     public func loadIndex() throws -> [(ID, Error)] {
         var idx = BlobIndex()
         var bad: [(ID, Error)] = []
-        for name in try list(.index) {
+        let names = try list(.index)
+        cache?.retain(.index, only: Set(names))
+        for name in names {
             do { idx.addBulk(try IndexFile.decode(try loadFile(.index, name))) } catch { bad.append((name, error)) }
         }
         idx.finishBulkLoad()
@@ -173,7 +191,13 @@ public final class Repository: Sendable {
     /// Loads a blob's plaintext. With `verify`, also recomputes its keyed ID.
     public func loadBlob(_ type: BlobType, _ id: ID, verify: Bool = false) throws -> [UInt8] {
         guard let loc = lookup(type, id) else { throw RepositoryError.blobNotFound(type, id) }
+        if type == .tree, let c = cache, let stored = c.blob(id), stored.count == Int(loc.entry.storedLength) {
+            if let plain = try? stored.withUnsafeBytes({ try BlobCodec.open($0, entry: loc.entry, key: key) }),
+               !verify || blobID(plain) == id { return plain }
+            c.dropBlob(id)
+        }
         let stored = try backend.read(.pack, loc.pack.hex, offset: loc.entry.offset, length: Int(loc.entry.storedLength))
+        if type == .tree { cache?.putBlob(id, stored) }
         let plain = try stored.withUnsafeBytes { try BlobCodec.open($0, entry: loc.entry, key: key) }
         if verify, blobID(plain) != id { throw RepositoryError.damaged("blob \(id.short) does not match its ID") }
         return plain

@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCore
 import CairnEngine
 import CairnRepository
+import CairnStorage
 import Foundation
 
 struct Backup: ParsableCommand {
@@ -37,6 +38,7 @@ struct Backup: ParsableCommand {
         let repo = try global.open()
         let lock = try repo.acquireLock(exclusive: false, operation: "backup")
         defer { lock.release() }
+        _ = (repo.backend as? LocalBackend)?.removeStaleTemporaries(olderThan: 3600)
         try repo.loadIndex()
         let adopted = try repo.indexUnindexedPacks()
         if adopted.packs > 0 && !global.quiet && !global.json { stderr("reusing \(adopted.packs) pack(s) left by an interrupted backup") }

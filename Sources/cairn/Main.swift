@@ -46,8 +46,8 @@ struct Cairn: ParsableCommand {
     /// restic users write `cairn -r REPO backup ...`: global options before the subcommand
     /// are moved behind it (and behind `key`'s own subcommand).
     static func hoistGlobalOptions(_ args: [String]) -> [String] {
-        let withValue: Set<String> = ["-r", "--repo", "--password-file", "--password-command", "--compression"]
-        let flags: Set<String> = ["-q", "--quiet", "--json"]
+        let withValue: Set<String> = ["-r", "--repo", "--password-file", "--password-command", "--compression", "--cache-dir"]
+        let flags: Set<String> = ["-q", "--quiet", "--json", "--no-cache"]
         var leading: [String] = []
         var i = 0
         while i < args.count {

@@ -23,6 +23,12 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Machine-readable output (JSON) where supported.")
     var json = false
 
+    @Flag(name: .customLong("no-cache"), help: "Do not use the local cache.")
+    var noCache = false
+
+    @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Cache folder (default $XDG_CACHE_HOME/cairn or ~/.cache/cairn).", valueName: "path"))
+    var cacheDir: String?
+
     @Option(help: ArgumentHelp("Compression for new blobs: auto|off|fastest|max (default: the repository's).", valueName: "mode"))
     var compression: CompressionMode?
 
@@ -45,6 +51,9 @@ struct GlobalOptions: ParsableArguments {
         let backend = try backend
         guard backend.exists(.config, "config") else { throw RepositoryError.noRepository(backend.location) }
         let r = try Repository.open(backend: backend, password: try password(), compression: compression)
+        if !noCache, let folder = cacheDir ?? Cache.defaultFolder() {
+            do { try r.attachCache(folder: folder) } catch { if !quiet { stderr("warning: cache disabled: \(error)") } }
+        }
         return r
     }
 
