@@ -74,7 +74,7 @@ public struct LocalBackend: Backend {
                 try listFolder(folder(type) + "/" + (h.count == 1 ? "0" + h : h), into: &out, missingOK: true)
             }
         } else {
-            try listFolder(folder(type), into: &out, missingOK: false)
+            try listFolder(folder(type), into: &out, missingOK: true)   // git cannot hold empty folders
         }
         return out
     }
