@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "CairnChunking", dependencies: ["CairnCore", "CairnCrypto"], swiftSettings: strict),
         // On-disk format: knows bytes, not storage.
         .target(name: "CairnFormat",
-                dependencies: ["CairnCore", "CairnCrypto", "CairnCompression"], swiftSettings: strict),
+                dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking"], swiftSettings: strict),
         // Storage backends: know files, not snapshots.
         .target(name: "CairnStorage",
                 dependencies: ["CairnCore", .product(name: "SystemPackage", package: "swift-system")],

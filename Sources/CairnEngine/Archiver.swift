@@ -156,7 +156,9 @@ public final class Archiver: @unchecked Sendable {
             guard let st, var node = FS.node(name: name, path: childPath, st: st, names: names) else {
                 warn(SourceError(path: childPath, errno: err, what: "stat")); continue
             }
-            let sub = try buildVirtual(child, path: childPath, parent: try parentNode?.subtree.map { try repo.loadTree($0) }, rootDevice: nil)
+            var parentSub: Tree? = nil
+            if let p = parentNode, let subID = p.subtree { parentSub = try? repo.loadTree(subID) }
+            let sub = try buildVirtual(child, path: childPath, parent: parentSub, rootDevice: nil)
             node.content = .subtree(try storeTree(sub))
             nodes.append(node)
         }

@@ -72,8 +72,14 @@ public struct Node: Sendable, Equatable {
 
     public var nameString: String { String(decoding: name, as: UTF8.self) }
 
-    public var chunks: [ID] { if case .chunks(let c) = content { return c }; return [] }
-    public var subtree: ID? { if case .subtree(let s) = content { return s }; return nil }
+    // Kept out of line: when inlined, Swift 6.3.1's optimizer (CopyPropagation) crashes on
+    // some callers in release builds ("Found outside of lifetime use").
+    public var chunks: [ID] {
+        @inline(never) get { switch content { case .chunks(let c): return c; default: return [] } }
+    }
+    public var subtree: ID? {
+        @inline(never) get { switch content { case .subtree(let s): return s; default: return nil } }
+    }
 
     /// A name is safe to restore when it is not empty, ".", "..", and has no "/" or NUL.
     public static func isSafeName(_ n: [UInt8]) -> Bool {

@@ -124,7 +124,8 @@ struct Cat: ParsableCommand {
             if let t = ID(hex: arg) { treeID = t } else {
                 let (s, p) = splitSnapshotPath(arg)
                 let snap = try repo.resolveSnapshot(s).1
-                guard let sub = try repo.node(at: p, root: snap.treeID!).subtree else { throw ValidationError("\(arg) is not a folder") }
+                let node = try repo.node(at: p, root: snap.treeID!)
+                guard case .subtree(let sub) = node.content else { throw ValidationError("\(arg) is not a folder") }
                 treeID = sub
             }
             for n in try repo.loadTree(treeID).nodes {
