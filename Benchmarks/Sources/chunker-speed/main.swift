@@ -9,6 +9,9 @@
 // machine was (on a shared machine, trust the best one more than the mean).
 import BenchData
 import CairnChunking
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let totalMiB = CommandLine.arguments.count > 1 ? max(64, Int(CommandLine.arguments[1]) ?? 1024) : 1024
 let segment = 64 << 20
@@ -24,6 +27,31 @@ func summary(_ rates: [Int]) -> String {
     let s = rates.sorted()
     return "best \(s.last!), median \(s[s.count / 2]), worst \(s.first!) MB/s per 64 MiB"
 }
+
+/// Machine-wide CPU ticks from /proc/stat (Linux): busy (user+nice+system+irq+softirq), steal,
+/// and total; plus this process's CPU time. Used to say how much else was running.
+struct CPUSample {
+    var busy = 0.0, steal = 0.0, total = 0.0, own = 0.0
+    static func now() -> CPUSample? {
+        #if os(Linux)
+        guard let f = fopen("/proc/stat", "r") else { return nil }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 512)
+        guard fgets(&line, 512, f) != nil else { return nil }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let v = text.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard v.count >= 8 else { return nil }
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return CPUSample(busy: (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, steal: v[7] / hz,
+                         total: v.prefix(8).reduce(0, +) / hz, own: Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9)
+        #else
+        return nil
+        #endif
+    }
+}
+let cpuBefore = CPUSample.now()
 
 // 1. The archiver's path: StreamChunker pulling from a reader.
 var chunks = 0
@@ -67,6 +95,15 @@ source.withUnsafeBytes { d in
     }
 }
 
+let cpuAfter = CPUSample.now()
 print("chunker: \(mbps(total, streamTime)) MB/s")
 print("  StreamChunker, \(total >> 20) MiB in \(Double(Int(streamTime * 1000)) / 1000) s: \(chunks) chunks, mean \(total / max(chunks, 1)) B; \(segmentRates.isEmpty ? "" : summary(segmentRates))")
 print("  FastCDC.cut alone (no copy): \(summary(cutRates)), \(cutChunks) chunks")
+if let a = cpuBefore, let b = cpuAfter {
+    let wall = seconds(start.duration(to: clock.now))
+    let others = max(0, (b.busy - a.busy) - (b.own - a.own)) / wall
+    let steal = (b.steal - a.steal) / wall
+    func f(_ x: Double) -> String { String(Double(Int(x * 10)) / 10) }
+    print("  meanwhile: other processes used \(f(others)) cores, the hypervisor stole \(f(steal)) cores" +
+          (others + steal > 0.3 ? " (the numbers above are low; rerun on a quiet machine)" : ""))
+}
