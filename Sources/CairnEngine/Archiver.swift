@@ -61,6 +61,7 @@ public final class Archiver: @unchecked Sendable {
         let display = absolute.map { FS.string($0) }.sorted()
         let parentID = try findParent(paths: display)
         let parentTree = try parentID.map { try repo.loadTree(try repo.loadSnapshot($0).treeID!) }
+        Scanner.start(paths: absolute, excludes: excludes, oneFileSystem: options.oneFileSystem, progress: progress)
         let trie = PathTrie()
         for p in absolute { trie.insert(p.split(separator: 47).map(Array.init)) }
         let root = try guarded { try buildVirtual(trie, path: [47], parent: parentTree, rootDevice: nil) }

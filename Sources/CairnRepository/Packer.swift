@@ -63,7 +63,7 @@ extension Repository {
             BlobCodec.seal(data, type: type, id: id, key: key, compressor: c, scratch: &scratch, random: random, into: &sealed)
         }
         let packSize = config.packSize
-        let full: OpenPack? = writer.withLock { w in
+        var taken: OpenPack? = writer.withLock { w in
             let entry = BlobEntry(type: type, compression: comp, storedLength: UInt32(sealed.count),
                                   offset: UInt64(w.open[t].bytes.count), plainLength: UInt32(data.count), id: id)
             if w.open[t].bytes.isEmpty { w.open[t].bytes.reserveCapacity(packSize + (1 << 20)) }
@@ -76,7 +76,9 @@ extension Repository {
             }
             return nil
         }
-        if let full { try writePack(full) }
+        // Bound with `if var` straight from the lock so the buffer has one owner and the
+        // header is appended in place (no 16 MiB copy).
+        if var full = taken.take() { try writePack(&full) }
         return (id, true)
     }
 
@@ -86,9 +88,9 @@ extension Repository {
     }
 
     /// Seals the header, names the pack by its SHA-256, writes it durably, then indexes it.
-    func writePack(_ pack: OpenPack) throws {
-        var bytes = pack.bytes
-        PackHeader(entries: pack.entries).seal(key: key, random: random, into: &bytes)
+    func writePack(_ pack: inout OpenPack) throws {
+        PackHeader(entries: pack.entries).seal(key: key, random: random, into: &pack.bytes)
+        let bytes = pack.bytes
         // Re-verify what we are about to write (restic's packer does the same).
         _ = try PackHeader.parse(pack: bytes, key: key)
         let name = SHA256.hash(bytes)
@@ -122,12 +124,14 @@ extension Repository {
 
     /// Writes the packs still open and the index for everything written.
     public func flush() throws {
-        let open: [OpenPack] = writer.withLock { w in
+        let pending: [OpenPack] = writer.withLock { w in
             let o = w.open.filter { !$0.entries.isEmpty }
             w.open = [OpenPack(), OpenPack()]
             return o
         }
-        for p in open { try writePack(p) }
+        var open = pending
+        open.reverse()   // data pack first, then tree pack
+        while var p = open.popLast() { try writePack(&p) }
         try saveIndex()
     }
 

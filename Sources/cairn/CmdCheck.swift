@@ -14,6 +14,7 @@ struct Check: ParsableCommand {
         let lock = try repo.acquireLock(exclusive: false, operation: "check")
         defer { lock.release() }
         let progress = OperationProgress()
+        if readData, global.showProgress { progress.update { $0.totalBytes = (try? repo.backend.list(.pack).reduce(0) { $0 + $1.size }) ?? nil } }
         let line = ProgressLine(progress, verb: "check", enabled: global.showProgress)
         let report: CheckReport
         do { report = try Checker(repository: repo, progress: progress).run(readData: readData) }

@@ -1,5 +1,7 @@
 import CairnCore
 import CairnCrypto
+import CairnRepository
+import CairnStorage
 import Foundation
 import Testing
 
@@ -53,6 +55,19 @@ import Testing
         #expect(partial.err.contains("vanished"))
         #expect(try Self.cairn(["check"], repo: repo).status == 0)
         #expect(try Self.cairn(["snapshots", "--json"], repo: repo).out.contains("\"tree\""))
+    }
+
+    @Test func aHeldExclusiveLockGivesExit11() throws {
+        let tmp = TempDir()
+        let repo = try Self.initRepo(tmp)
+        let r = try Repository.open(backend: LocalBackend(path: repo), password: Array("pw".utf8))
+        let lock = try r.acquireLock(exclusive: true, operation: "test")
+        Fixtures.write(tmp.sub("src/f"), Array("x".utf8))
+        let locked = try Self.cairn(["backup", tmp.sub("src")], repo: repo)
+        #expect(locked.status == 11)
+        #expect(locked.err.contains("locked"))
+        lock.release()
+        #expect(try Self.cairn(["backup", tmp.sub("src")], repo: repo).status == 0)
     }
 
     @Test func stdinAndCommandStreams() throws {
