@@ -36,8 +36,8 @@ public enum BenchData {
     }
 
     /// `count` bytes of text-like, compressible data: words drawn from a small vocabulary with a
-    /// skewed distribution, separated by spaces, punctuation and line breaks (zstd -3 gets about
-    /// 3-4x on it, roughly like source code or logs).
+    /// skewed distribution, separated by spaces, punctuation and line breaks (compressible,
+    /// roughly like source code or logs).
     public static func text(count: Int, seed: UInt64 = 42) -> [UInt8] {
         let vocabulary: [[UInt8]] = [
             "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on",
