@@ -1,5 +1,6 @@
 internal import CZstd
 import CairnCore
+import Synchronization
 
 /// The compression a blob was stored with (recorded per blob in the pack header).
 public enum Compression: UInt8, Sendable {
@@ -40,10 +41,20 @@ public final class ZstdCompressor: @unchecked Sendable {  // one thread at a tim
     }
 }
 
-public final class ZstdDecompressor {
+public final class ZstdDecompressor: @unchecked Sendable {  // one thread at a time
     private let dctx: OpaquePointer
     public init() { dctx = ZSTD_createDCtx() }
     deinit { ZSTD_freeDCtx(dctx) }
+
+    private static let pool = Mutex([ZstdDecompressor]())
+
+    /// Runs `body` with a context from a shared pool (creating one costs more than
+    /// decompressing a small blob).
+    public static func withPooled<T>(_ body: (ZstdDecompressor) throws -> T) rethrows -> T {
+        let d = pool.withLock { $0.popLast() } ?? ZstdDecompressor()
+        defer { pool.withLock { if $0.count < 64 { $0.append(d) } } }
+        return try body(d)
+    }
 
     /// Decompresses a frame that must expand to exactly `expected` bytes. The caller's expected
     /// size bounds the allocation, so hostile input cannot make it allocate more.

@@ -45,7 +45,7 @@ public enum BlobCodec {
             }
             return payload
         case .zstd:
-            return try payload.withUnsafeBytes { try ZstdDecompressor().decompress($0, expected: Int(entry.plainLength)) }
+            return try payload.withUnsafeBytes { src in try ZstdDecompressor.withPooled { try $0.decompress(src, expected: Int(entry.plainLength)) } }
         }
     }
 }

@@ -38,7 +38,8 @@ public enum Envelope {
         case Compression.none.rawValue: return Array(plain[1...])
         case Compression.zstd.rawValue:
             return try plain.withUnsafeBytes {
-                try ZstdDecompressor().decompress(UnsafeRawBufferPointer(rebasing: $0[1...]), limit: maxPlaintext)
+                let src = UnsafeRawBufferPointer(rebasing: $0[1...])
+                return try ZstdDecompressor.withPooled { try $0.decompress(src, limit: maxPlaintext) }
             }
         default: throw FormatError.invalid("unknown compression \(flag) in \(type.rawValue) file")
         }

@@ -150,7 +150,13 @@ public struct Tree: Sendable, Equatable {
             n.linkTarget = try r.lengthPrefixed("link target")
             let nx = Int(try r.u32("xattr count"))
             guard nx <= r.remaining / 8 else { throw FormatError.invalid("xattr count \(nx) exceeds the tree") }
-            for _ in 0..<nx { n.xattrs.append(Xattr(name: try r.lengthPrefixed("xattr name"), value: try r.lengthPrefixed("xattr value"))) }
+            for _ in 0..<nx {
+                let x = Xattr(name: try r.lengthPrefixed("xattr name"), value: try r.lengthPrefixed("xattr value"))
+                if let last = n.xattrs.last, !last.name.lexicographicallyPrecedes(x.name) {
+                    throw FormatError.invalid("xattrs of \(n.nameString) not sorted or not unique")
+                }
+                n.xattrs.append(x)
+            }
             n.flags = try r.u32("flags")
             let kind = try r.u8("content kind")
             switch kind {

@@ -50,6 +50,16 @@ import Testing
         }
     }
 
+    @Test func treeRejectsUnsortedOrDuplicateXattrs() {
+        var t = Tree(nodes: [Node(name: Array("f".utf8), type: .file, content: .chunks([]))])
+        t.nodes[0].xattrs = [Xattr(name: Array("user.a".utf8), value: [2]), Xattr(name: Array("user.a".utf8), value: [1])]
+        #expect(throws: FormatError.self) { try Tree.decode(t.encode()) }
+        t.nodes[0].xattrs = [Xattr(name: Array("user.b".utf8), value: []), Xattr(name: Array("user.a".utf8), value: [])]
+        #expect(throws: FormatError.self) { try Tree.decode(t.encode()) }
+        t.sort()
+        #expect(throws: Never.self) { try Tree.decode(t.encode()) }
+    }
+
     @Test func hostileCountsDoNotAllocate() {
         // version 1, node count 0xffffffff, then nothing.
         #expect(throws: FormatError.self) { try Tree.decode([1, 255, 255, 255, 255]) }
