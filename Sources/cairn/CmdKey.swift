@@ -29,13 +29,10 @@ struct Key: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a key with a new password.")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .customLong("new-password-file"), help: "Read the new password from this file.") var newPasswordFile: String?
-        @Option(help: ArgumentHelp("scrypt cost N.", visibility: .hidden)) var kdfN: UInt64 = ScryptParameters.default.n
+        @OptionGroup var newKey: NewKeyOptions
         func run() throws {
             let repo = try global.open()
-            let pw = try newPassword(newPasswordFile)
-            var p = ScryptParameters.default; p.n = kdfN
-            let name = try repo.addKey(password: pw, parameters: p)
+            let name = try newKey.addKey(to: repo)
             if !global.quiet { stdout("added key \(name.prefix(8))") }
         }
     }
@@ -58,16 +55,25 @@ struct Key: ParsableCommand {
     struct Passwd: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change the password of the key in use.")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .customLong("new-password-file"), help: "Read the new password from this file.") var newPasswordFile: String?
-        @Option(help: ArgumentHelp("scrypt cost N.", visibility: .hidden)) var kdfN: UInt64 = ScryptParameters.default.n
+        @OptionGroup var newKey: NewKeyOptions
         func run() throws {
             let repo = try global.open()
-            let pw = try newPassword(newPasswordFile)
-            var p = ScryptParameters.default; p.n = kdfN
-            let name = try repo.addKey(password: pw, parameters: p)   // the new key is durable first
+            let name = try newKey.addKey(to: repo)   // the new key is durable first
             try repo.backend.delete(.key, repo.keyName)
             if !global.quiet { stdout("password changed: key \(name.prefix(8)) replaces \(repo.keyName.prefix(8))") }
         }
+    }
+}
+
+/// The new password (and its scrypt cost) for `key add` and `key passwd`.
+struct NewKeyOptions: ParsableArguments {
+    @Option(name: .customLong("new-password-file"), help: "Read the new password from this file.") var newPasswordFile: String?
+    @Option(help: ArgumentHelp("scrypt cost N.", visibility: .hidden)) var kdfN: UInt64 = ScryptParameters.default.n
+
+    /// Writes a key file for the new password; returns its name.
+    func addKey(to repo: Repository) throws -> String {
+        var p = ScryptParameters.default; p.n = kdfN
+        return try repo.addKey(password: try newPassword(newPasswordFile), parameters: p)
     }
 }
 
