@@ -40,7 +40,7 @@ public final class Restorer {
     let isRoot = geteuid() == 0
     var hardlinks: [String: PathBytes] = [:]   // "dev:inode" → path relative to the target
     var result = RestoreResult()
-    var lastBlob: (ID, [UInt8])? = nil
+    var pending: [PendingFile] = []
     let includes: ExcludeMatcher
     let excludes: ExcludeMatcher
     var rootFD: Int32 = -1
@@ -59,11 +59,13 @@ public final class Restorer {
         rootFD = FS.withCString(t) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard rootFD >= 0 else { throw SourceError(path: t, errno: errno, what: "open target") }
         defer { close(rootFD) }
+        defer { for f in pending { close(f.fd) }; pending = [] }
         if node.type == .directory, let sub = node.subtree {
             try restoreTree(sub, dirFD: rootFD, rel: [], display: displayPath)
         } else {
             try restoreNode(node, dirFD: rootFD, rel: [], display: FS.join(displayPath, node.name))
         }
+        try flushWindow()
         return result
     }
 
@@ -158,48 +160,34 @@ public final class Restorer {
         progress.update { $0.files += 1; $0.current = FS.string(display) }
         let fd = FS.withCString(node.name) { openat(dirFD, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { warn("create \(FS.string(display)): \(String(cString: strerror(errno)))"); return }
-        defer { close(fd) }
-        var offset = 0
-        var damaged = false
-        for id in node.chunks {
-            if Cancellation.requested { throw RepositoryError.interrupted }
-            let data: [UInt8]
-            do { data = try blob(id) } catch {
-                warn("\(FS.string(display)): chunk \(id.short) at offset \(offset) is unreadable: \(error)")
-                damaged = true
-                guard let loc = repo.lookup(.data, id) else { break }
-                offset += Int(loc.entry.plainLength)   // leave a hole of the right size
-                continue
-            }
-            if !Self.isZero(data) {
-                var done = 0
-                while done < data.count {
-                    let n = data.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, data.count - done, offset + done) }
-                    guard n > 0 else {
-                        if errno == EINTR { continue }
-                        throw SourceError(path: display, errno: errno, what: "write")
-                    }
-                    done += n
-                }
-            }
-            offset += data.count
-            progress.addBytes(data.count)
-        }
-        if ftruncate(fd, offset) != 0 { throw SourceError(path: display, errno: errno, what: "truncate") }
-        result.bytes += UInt64(offset)
-        result.files += 1
-        if options.verify && !damaged {
-            if verifyFile(fd: fd, node: node) { result.verified += 1 }
-            else { warn("verify: \(FS.string(display)) does not match the snapshot") }
-        }
-        applyMetadata(node, fd: fd, dirFD: dirFD)
+        pending.append(PendingFile(fd: fd, node: node, display: display))
+        if pending.count >= Self.windowFiles { try flushWindow() }
     }
 
-    func blob(_ id: ID) throws -> [UInt8] {
-        if let (lid, data) = lastBlob, lid == id { return data }
-        let data = try repo.loadBlob(.data, id, verify: options.verify)
-        lastBlob = (id, data)
-        return data
+    /// Files in flight at once (each holds an open descriptor).
+    static let windowFiles = 512
+
+    /// Writes the content of the pending files (see RestoreWindow), then truncates, verifies,
+    /// applies metadata and closes each.
+    func flushWindow() throws {
+        guard !pending.isEmpty else { return }
+        let files = pending
+        pending = []
+        defer { for f in files { close(f.fd) } }
+        let window = RestoreWindow(repo: repo, verifyIDs: options.verify, progress: progress)
+        let (sizes, outcome) = window.run(fds: files.map(\.fd), chunks: files.map(\.node.chunks), names: files.map { FS.string($0.display) })
+        for w in outcome.warnings { warn(w) }
+        if Cancellation.requested { throw RepositoryError.interrupted }
+        for (i, f) in files.enumerated() {
+            if ftruncate(f.fd, sizes[i]) != 0 { throw SourceError(path: f.display, errno: errno, what: "truncate") }
+            result.bytes += UInt64(sizes[i])
+            result.files += 1
+            if options.verify && !outcome.damaged.contains(i) {
+                if verifyFile(fd: f.fd, node: f.node) { result.verified += 1 }
+                else { warn("verify: \(FS.string(f.display)) does not match the snapshot") }
+            }
+            applyMetadata(f.node, fd: f.fd, dirFD: -1)
+        }
     }
 
     static func isZero(_ d: [UInt8]) -> Bool {
