@@ -60,9 +60,11 @@ public final class ZstdDecompressor: @unchecked Sendable {  // one thread at a t
     /// size bounds the allocation, so hostile input cannot make it allocate more.
     public func decompress(_ src: UnsafeRawBufferPointer, expected: Int) throws -> [UInt8] {
         guard expected >= 0, expected <= 1 << 30 else { throw FormatError.invalid("plain length \(expected) too large") }
-        var out = [UInt8](repeating: 0, count: expected)
-        let r = out.withUnsafeMutableBytes { o in
-            ZSTD_decompressDCtx(dctx, o.baseAddress, o.count, src.baseAddress, src.count)
+        var r = 0
+        let out = [UInt8](unsafeUninitializedCapacity: expected) { buf, count in
+            r = ZSTD_decompressDCtx(dctx, buf.baseAddress, expected, src.baseAddress, src.count)
+            // Only a frame that filled the buffer exactly is kept (checked below).
+            count = ZSTD_isError(r) == 0 && r == expected ? expected : 0
         }
         guard ZSTD_isError(r) == 0 else { throw FormatError.invalid("zstd: " + String(cString: ZSTD_getErrorName(r))) }
         guard r == expected else { throw FormatError.invalid("zstd frame expands to \(r) bytes, expected \(expected)") }

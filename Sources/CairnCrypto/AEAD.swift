@@ -51,34 +51,40 @@ public struct AESGCM: Sendable {
     public func open(_ sealed: UnsafeRawBufferPointer, aad: [UInt8], what: String) throws -> [UInt8] {
         guard sealed.count >= Self.overhead else { throw FormatError.truncated(what) }
         let n = sealed.count - Self.overhead
-        var out = [UInt8](repeating: 0, count: n)
-        let ok: Bool = out.withUnsafeMutableBytes { o in
-            let ctx = EVP_CIPHER_CTX_new()!
-            defer { EVP_CIPHER_CTX_free(ctx) }
-            var len: Int32 = 0
-            let base = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let okInit = key.withUnsafeBytes { k in
-                EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1 &&
-                EVP_DecryptInit_ex(ctx, nil, nil, k.baseAddress!.assumingMemoryBound(to: UInt8.self), base) == 1
-            }
-            guard okInit else { return false }
-            let okAAD = aad.withUnsafeBytes { a in
-                a.count == 0 || EVP_DecryptUpdate(ctx, nil, &len, a.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(a.count)) == 1
-            }
-            guard okAAD else { return false }
-            let dst = o.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            if n > 0 {
-                guard EVP_DecryptUpdate(ctx, dst, &len, base + Self.nonceSize, Int32(n)) == 1 else { return false }
-            }
-            let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + n)
-            guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
-            var scratch = [UInt8](repeating: 0, count: 16)
-            return scratch.withUnsafeMutableBufferPointer { s in
-                EVP_DecryptFinal_ex(ctx, n > 0 ? dst! + n : s.baseAddress!, &len) == 1
-            }
+        var ok = false
+        // Uninitialised output: decryption writes every byte, and a failed open keeps none.
+        let out = [UInt8](unsafeUninitializedCapacity: n) { buf, count in
+            ok = decrypt(sealed, plaintextCount: n, aad: aad, into: buf.baseAddress)
+            count = ok ? n : 0
         }
         guard ok else { throw FormatError.authenticationFailed(what) }
         return out
+    }
+
+    private func decrypt(_ sealed: UnsafeRawBufferPointer, plaintextCount n: Int, aad: [UInt8],
+                         into dst: UnsafeMutablePointer<UInt8>?) -> Bool {
+        let ctx = EVP_CIPHER_CTX_new()!
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        var len: Int32 = 0
+        let base = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let okInit = key.withUnsafeBytes { k in
+            EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1 &&
+            EVP_DecryptInit_ex(ctx, nil, nil, k.baseAddress!.assumingMemoryBound(to: UInt8.self), base) == 1
+        }
+        guard okInit else { return false }
+        let okAAD = aad.withUnsafeBytes { a in
+            a.count == 0 || EVP_DecryptUpdate(ctx, nil, &len, a.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(a.count)) == 1
+        }
+        guard okAAD else { return false }
+        if n > 0 {
+            guard EVP_DecryptUpdate(ctx, dst, &len, base + Self.nonceSize, Int32(n)) == 1 else { return false }
+        }
+        let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + n)
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
+        var scratch = (UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &scratch) { s in
+            EVP_DecryptFinal_ex(ctx, n > 0 ? dst! + n : s.baseAddress!.assumingMemoryBound(to: UInt8.self), &len) == 1
+        }
     }
 
     public func open(_ sealed: [UInt8], aad: [UInt8], what: String) throws -> [UInt8] {

@@ -3,6 +3,8 @@ import CairnCrypto
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import Dispatch
+import Synchronization
 
 /// One problem `check` found.
 public struct Damage: Sendable, Codable {
@@ -59,61 +61,29 @@ public final class Checker {
         if !unindexed.isEmpty {
             report.hints.append("\(unindexed.count) pack(s) not in any index (left by an interrupted backup; the next backup indexes and reuses them)")
         }
-        // Pack headers against the index, or whole packs with --read-data.
-        for (pack, blobs) in indexed.sorted(by: { $0.key < $1.key }) {
-            guard let size = stored[pack] else { continue }
-            if Cancellation.requested { throw RepositoryError.interrupted }
+        // Pack headers against the index, or whole packs with --read-data, in parallel.
+        let work = indexed.sorted(by: { $0.key < $1.key }).compactMap { p in stored[p.key].map { (p.key, $0, p.value) } }
+        let repo = self.repo, progress = self.progress
+        let verdicts = Mutex([PackVerdict]())
+        DispatchQueue.concurrentPerform(iterations: work.count) { i in
+            if Cancellation.requested { return }
+            let (pack, size, blobs) = work[i]
             progress.update { $0.files += 1; $0.current = pack.short }
+            let v = readData ? PackVerdict.readData(repo, pack, size: size, indexed: blobs)
+                             : PackVerdict.header(repo, pack, size: size, indexed: blobs)
+            progress.addBytes(Int(v.bytes))
+            verdicts.withLock { $0.append(v) }
+        }
+        if Cancellation.requested { throw RepositoryError.interrupted }
+        for v in verdicts.withLock({ $0 }).sorted(by: { $0.pack < $1.pack }) {
             report.packsChecked += 1
-            if readData { checkPackData(pack, size: size, indexed: blobs) } else { checkPackHeader(pack, size: size, indexed: blobs) }
+            report.blobsChecked += v.blobs
+            report.bytesRead += v.bytes
+            report.damage += v.damage
+            badBlobs.formUnion(v.bad)
         }
         try checkSnapshots()
         return report
-    }
-
-    func checkPackHeader(_ pack: ID, size: UInt64, indexed: [BlobEntry]) {
-        do {
-            let h = try repo.readPackHeader(pack, size: size)
-            let inHeader = Set(h.entries)
-            for b in indexed where !inHeader.contains(b) {
-                damage("pack", pack.hex, "blob \(b.id.short) is in the index but not in the pack header at that place")
-                badBlobs.insert(b.id)
-            }
-        } catch {
-            damage("pack", pack.hex, "header unreadable: \(error)")
-            for b in indexed { badBlobs.insert(b.id) }
-        }
-    }
-
-    func checkPackData(_ pack: ID, size: UInt64, indexed: [BlobEntry]) {
-        let bytes: [UInt8]
-        do { bytes = try repo.backend.read(.pack, pack.hex) } catch {
-            damage("pack", pack.hex, "unreadable: \(error)"); for b in indexed { badBlobs.insert(b.id) }; return
-        }
-        report.bytesRead += UInt64(bytes.count)
-        progress.addBytes(bytes.count)
-        if SHA256.hash(bytes) != pack { damage("pack", pack.hex, "content does not match its SHA-256 name") }
-        var entries = indexed
-        do { entries = try PackHeader.parse(pack: bytes, key: repo.key).entries }
-        catch { damage("pack", pack.hex, "header unreadable: \(error); checking blobs at their indexed places") }
-        let headerSet = Set(entries)
-        for b in indexed where !headerSet.contains(b) {
-            damage("pack", pack.hex, "blob \(b.id.short) is in the index but not in the pack header at that place")
-        }
-        for b in Set(entries).union(indexed) {
-            report.blobsChecked += 1
-            let end = b.offset + UInt64(b.storedLength)
-            guard end <= UInt64(bytes.count) else {
-                damage("blob", b.id.hex, "\(b.type) blob in pack \(pack.short) extends past the end of the pack"); badBlobs.insert(b.id); continue
-            }
-            do {
-                let plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[Int(b.offset)..<Int(end)]), entry: b, key: repo.key) }
-                if repo.blobID(plain) != b.id { throw RepositoryError.damaged("content does not match its ID") }
-            } catch {
-                damage("blob", b.id.hex, "\(b.type) blob in pack \(pack.short): \(error)")
-                badBlobs.insert(b.id)
-            }
-        }
     }
 
     func checkSnapshots() throws {
@@ -163,5 +133,65 @@ public final class Checker {
         }
         memo[id] = ok
         return ok
+    }
+}
+
+/// What checking one pack found. Pure: many run in parallel.
+struct PackVerdict: Sendable {
+    var pack: ID
+    var damage: [Damage] = []
+    var bad = Set<ID>()
+    var blobs = 0
+    var bytes: UInt64 = 0
+
+    mutating func add(_ kind: String, _ id: String, _ msg: String) { damage.append(Damage(kind: kind, id: id, message: msg)) }
+
+    /// Structure only: the pack's header must list every indexed blob at its indexed place.
+    static func header(_ repo: Repository, _ pack: ID, size: UInt64, indexed: [BlobEntry]) -> PackVerdict {
+        var v = PackVerdict(pack: pack)
+        do {
+            let inHeader = Set(try repo.readPackHeader(pack, size: size).entries)
+            for b in indexed where !inHeader.contains(b) {
+                v.add("pack", pack.hex, "blob \(b.id.short) is in the index but not in the pack header at that place")
+                v.bad.insert(b.id)
+            }
+        } catch {
+            v.add("pack", pack.hex, "header unreadable: \(error)")
+            for b in indexed { v.bad.insert(b.id) }
+        }
+        return v
+    }
+
+    /// Every byte: SHA-256 name, header, and each blob authenticated and re-hashed.
+    static func readData(_ repo: Repository, _ pack: ID, size: UInt64, indexed: [BlobEntry]) -> PackVerdict {
+        var v = PackVerdict(pack: pack)
+        let bytes: [UInt8]
+        do { bytes = try repo.backend.read(.pack, pack.hex) } catch {
+            v.add("pack", pack.hex, "unreadable: \(error)"); for b in indexed { v.bad.insert(b.id) }; return v
+        }
+        v.bytes = UInt64(bytes.count)
+        if SHA256.hash(bytes) != pack { v.add("pack", pack.hex, "content does not match its SHA-256 name") }
+        var entries = indexed
+        do { entries = try PackHeader.parse(pack: bytes, key: repo.key).entries }
+        catch { v.add("pack", pack.hex, "header unreadable: \(error); checking blobs at their indexed places") }
+        let headerSet = Set(entries)
+        for b in indexed where !headerSet.contains(b) {
+            v.add("pack", pack.hex, "blob \(b.id.short) is in the index but not in the pack header at that place")
+        }
+        for b in headerSet.union(indexed).sorted(by: { $0.offset < $1.offset }) {
+            v.blobs += 1
+            let end = b.offset + UInt64(b.storedLength)
+            guard end <= UInt64(bytes.count) else {
+                v.add("blob", b.id.hex, "\(b.type) blob in pack \(pack.short) extends past the end of the pack"); v.bad.insert(b.id); continue
+            }
+            do {
+                let plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[Int(b.offset)..<Int(end)]), entry: b, key: repo.key) }
+                if repo.blobID(plain) != b.id { throw RepositoryError.damaged("content does not match its ID") }
+            } catch {
+                v.add("blob", b.id.hex, "\(b.type) blob in pack \(pack.short): \(error)")
+                v.bad.insert(b.id)
+            }
+        }
+        return v
     }
 }

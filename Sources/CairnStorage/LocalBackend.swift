@@ -114,15 +114,17 @@ public struct LocalBackend: Backend {
                 let size = try fd.seek(offset: 0, from: .end)
                 n = Int(max(0, size - Int64(offset)))
             }
-            var out = [UInt8](repeating: 0, count: n)
             var done = 0
-            try out.withUnsafeMutableBytes { buf in
+            // Uninitialised: the read fills it (no 16 MiB memset per pack).
+            let out = try [UInt8](unsafeUninitializedCapacity: n) { buf, count in
+                let raw = UnsafeMutableRawBufferPointer(buf)
                 while done < n {
                     let r = try fd.read(fromAbsoluteOffset: Int64(offset) + Int64(done),
-                                        into: UnsafeMutableRawBufferPointer(rebasing: buf[done...]))
+                                        into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]))
                     if r == 0 { break }
                     done += r
                 }
+                count = done
             }
             if done < n { throw StorageError.io("\(p): short read, \(done) of \(n) bytes at offset \(offset)") }
             return out
