@@ -3,6 +3,7 @@ import CairnChunking
 import CairnFormat
 import CairnRepository
 import Synchronization
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +39,8 @@ public final class Archiver: @unchecked Sendable {
     public let progress: OperationProgress
     let names = NameCache()
     let pool: WorkerPool
+    /// Reads, chunks and hashes whole files, one per core.
+    let filePool: WorkerPool
     let excludes: ExcludeMatcher
     let lock: RepositoryLock?
     var summary = Snapshot.Summary()
@@ -49,6 +52,7 @@ public final class Archiver: @unchecked Sendable {
         repo = repository; self.options = options; self.progress = progress; self.lock = lock
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         pool = WorkerPool(limit: cores * 4)
+        filePool = WorkerPool(limit: cores)
         excludes = ExcludeMatcher(patterns: options.excludes)
     }
 
@@ -81,6 +85,7 @@ public final class Archiver: @unchecked Sendable {
             node.mtime = now; node.ctime = now
             let (ids, size) = try chunk(read: read, path: name)
             node.size = size; node.content = .chunks(ids)
+            summary.bytesRead += size
             summary.filesNew += 1; summary.totalFiles += 1; summary.totalBytes += size
             return Tree(nodes: [node])
         }
@@ -95,6 +100,7 @@ public final class Archiver: @unchecked Sendable {
         do {
             return try body()
         } catch {
+            try? filePool.wait()
             try? pool.wait()
             if !options.dryRun { try? repo.flush() }
             throw error
@@ -150,7 +156,12 @@ public final class Archiver: @unchecked Sendable {
             let childPath = FS.join(path, name)
             let parentNode = parent?.node(named: name)
             if child.leaf {
-                if let n = try archive(name: name, path: childPath, parent: parentNode, rootDevice: nil) { nodes.append(n) }
+                let group = DispatchGroup()
+                if let a = try archive(name: name, path: childPath, parent: parentNode, rootDevice: nil, group: group) {
+                    group.wait()
+                    try filePool.check()
+                    if let n = resolve(a) { nodes.append(n) }
+                }
                 continue
             }
             let (st, err) = FS.lstat(childPath)
@@ -166,7 +177,32 @@ public final class Archiver: @unchecked Sendable {
         return Tree(nodes: nodes)
     }
 
-    func archive(name: PathBytes, path: PathBytes, parent: Node?, rootDevice: UInt64?) throws -> Node? {
+    /// A file being read by the file pool; the walker collects it once its folder's group is done.
+    final class FileSlot: @unchecked Sendable {
+        var node: Node
+        let hadParent: Bool
+        var ok = false
+        var error: SourceError?
+        init(node: Node, hadParent: Bool) { self.node = node; self.hadParent = hadParent }
+    }
+
+    enum Archived { case node(Node), file(FileSlot) }
+
+    /// Turns a finished entry into its node, counting it (walker thread only).
+    func resolve(_ a: Archived) -> Node? {
+        switch a {
+        case .node(let n): return n
+        case .file(let slot):
+            if let e = slot.error { warn(e); return nil }
+            guard slot.ok else { return nil }
+            summary.bytesRead += slot.node.size
+            summary.totalBytes += slot.node.size
+            if slot.hadParent { summary.filesChanged += 1 } else { summary.filesNew += 1 }
+            return slot.node
+        }
+    }
+
+    func archive(name: PathBytes, path: PathBytes, parent: Node?, rootDevice: UInt64?, group: DispatchGroup) throws -> Archived? {
         if Cancellation.requested { throw RepositoryError.interrupted }
         let (st, err) = FS.lstat(path)
         guard let st else { warn(SourceError(path: path, errno: err, what: "stat")); return nil }
@@ -175,8 +211,24 @@ public final class Archiver: @unchecked Sendable {
         case .file:
             progress.update { $0.files += 1; $0.current = FS.string(path) }
             summary.totalFiles += 1
-            guard try archiveFile(&node, path: path, parent: parent) else { return nil }
-            summary.totalBytes += node.size
+            if !options.force, let p = parent, p.type == .file, p.size == node.size, p.mtime == node.mtime,
+               p.ctime == node.ctime, p.inode == node.inode, p.flags & Node.flagDamaged == 0,
+               p.chunks.allSatisfy({ repo.hasBlob(.data, $0) }) {
+                node.content = p.content
+                summary.filesUnmodified += 1
+                summary.totalBytes += node.size
+                progress.addBytes(Int(node.size))
+                return .node(node)
+            }
+            let slot = FileSlot(node: node, hadParent: parent?.type == .file)
+            group.enter()
+            do {
+                try filePool.submit { [self] in
+                    defer { group.leave() }
+                    try read(slot, path: path)
+                }
+            } catch { group.leave(); throw error }
+            return .file(slot)
         case .directory:
             summary.dirs += 1
             progress.update { $0.dirs += 1 }
@@ -186,33 +238,31 @@ public final class Archiver: @unchecked Sendable {
                 let parentTree: Tree? = parent?.type == .directory ? parent?.subtree.flatMap { try? repo.loadTree($0) } : nil
                 let entries: [PathBytes]
                 do { entries = try FS.list(path) } catch { warn(error); entries = [] }
+                let mine = DispatchGroup()
+                var pending: [Archived] = []
                 for e in entries {
                     let childPath = FS.join(path, e)
                     if excludes.excluded(childPath, name: e) { continue }
-                    if let c = try archive(name: e, path: childPath, parent: parentTree?.node(named: e), rootDevice: device) {
-                        children.append(c)
+                    if let c = try archive(name: e, path: childPath, parent: parentTree?.node(named: e), rootDevice: device, group: mine) {
+                        pending.append(c)
                     }
                 }
+                mine.wait()
+                try filePool.check()
+                children = pending.compactMap { resolve($0) }
             }
             node.content = .subtree(try storeTree(Tree(nodes: children)))
         default:
             break
         }
-        return node
+        return .node(node)
     }
 
-    /// Fills in a file node's content. Returns false when the file could not be read.
-    func archiveFile(_ node: inout Node, path: PathBytes, parent: Node?) throws -> Bool {
-        if !options.force, let p = parent, p.type == .file, p.size == node.size, p.mtime == node.mtime,
-           p.ctime == node.ctime, p.inode == node.inode, p.flags & Node.flagDamaged == 0,
-           p.chunks.allSatisfy({ repo.hasBlob(.data, $0) }) {
-            node.content = p.content
-            summary.filesUnmodified += 1
-            progress.addBytes(Int(node.size))
-            return true
-        }
+    /// Reads, chunks and hashes one file (on a file-pool thread). Problems with the file
+    /// itself land in the slot; repository errors are thrown.
+    func read(_ slot: FileSlot, path: PathBytes) throws {
         let fd = FS.withCString(path) { open($0, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC) }
-        guard fd >= 0 else { warn(SourceError(path: path, errno: errno, what: "open")); return false }
+        guard fd >= 0 else { slot.error = SourceError(path: path, errno: errno, what: "open"); return }
         defer { close(fd) }
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         do {
@@ -223,13 +273,12 @@ public final class Archiver: @unchecked Sendable {
                     if errno != EINTR { throw SourceError(path: path, errno: errno, what: "read") }
                 }
             }, path: path)
-            node.content = .chunks(ids)
-            node.size = size
+            slot.node.content = .chunks(ids)
+            slot.node.size = size
+            slot.ok = true
         } catch let e as SourceError {
-            warn(e); return false
+            slot.error = e
         }
-        if parent?.type == .file { summary.filesChanged += 1 } else { summary.filesNew += 1 }
-        return true
     }
 
     /// Chunks a stream, hashing on this thread and handing new blobs to the pool.
@@ -244,7 +293,6 @@ public final class Archiver: @unchecked Sendable {
             let id = repo.blobID(chunk)
             ids.append(id)
             size += UInt64(chunk.count)
-            summary.bytesRead += UInt64(chunk.count)
             progress.addBytes(chunk.count)
             if !repo.hasBlob(.data, id) {
                 if options.dryRun {

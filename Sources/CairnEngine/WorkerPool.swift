@@ -22,6 +22,11 @@ final class WorkerPool: Sendable {
         }
     }
 
+    /// Rethrows the first error a job threw, without waiting.
+    func check() throws {
+        if let e = firstError.withLock({ $0 }) { throw e }
+    }
+
     func wait() throws {
         group.wait()
         if let e = firstError.withLock({ $0 }) { throw e }
