@@ -4,15 +4,28 @@ import CairnCompression
 import CairnFormat
 import CairnStorage
 
-/// A pack being filled: sealed blobs back to back, and their header entries.
-struct OpenPack: Sendable {
-    var bytes: [UInt8] = []
+/// A pack being filled: sealed blobs back to back, and their header entries. With a
+/// spooling store the bytes go straight to a temporary file in the store (hashed as they
+/// go), so no pack is ever held in memory; otherwise they are buffered.
+final class PackBuilder: @unchecked Sendable {   // only touched under the writer lock, then by one writer
     var entries: [BlobEntry] = []
+    var size: UInt64 = 0
+    let hash = SHA256Stream()
+    var memory: [UInt8] = []
+    let spool: SpoolFile?
+
+    init(spool: SpoolFile?) { self.spool = spool }
+
+    func append(_ bytes: UnsafeRawBufferPointer) throws {
+        if let spool { try spool.append(bytes) } else { memory.append(contentsOf: bytes) }
+        hash.update(bytes)
+        size += UInt64(bytes.count)
+    }
 }
 
 /// What the writing side of a repository holds between calls.
 struct WriterState: Sendable {
-    var open: [OpenPack] = [OpenPack(), OpenPack()]
+    var open: [PackBuilder?] = [nil, nil]
     var inFlight: [Set<ID>] = [[], []]
     var unsaved: [IndexFile.Pack] = []
     var lastIndexSave = Timestamp.now()
@@ -62,23 +75,22 @@ extension Repository {
         let comp = withCompressor { c in
             BlobCodec.seal(data, type: type, id: id, key: key, compressor: c, scratch: &scratch, random: random, into: &sealed)
         }
-        let packSize = config.packSize
-        var taken: OpenPack? = writer.withLock { w in
+        let packSize = UInt64(config.packSize)
+        let full: PackBuilder? = try writer.withLock { w in
+            if w.open[t] == nil {
+                w.open[t] = PackBuilder(spool: try (backend as? any SpoolingBackend)?.createSpool(.pack))
+            }
+            let pack = w.open[t]!
             let entry = BlobEntry(type: type, compression: comp, storedLength: UInt32(sealed.count),
-                                  offset: UInt64(w.open[t].bytes.count), plainLength: UInt32(data.count), id: id)
-            if w.open[t].bytes.isEmpty { w.open[t].bytes.reserveCapacity(packSize + (1 << 20)) }
-            w.open[t].bytes.append(contentsOf: sealed)
-            w.open[t].entries.append(entry)
+                                  offset: pack.size, plainLength: UInt32(data.count), id: id)
+            try sealed.withUnsafeBytes { try pack.append($0) }
+            pack.entries.append(entry)
             w.stats.blobsAdded[t] += 1
             w.stats.plainBytesAdded += UInt64(data.count)
-            if w.open[t].bytes.count >= packSize {
-                let p = w.open[t]; w.open[t] = OpenPack(); return p
-            }
+            if pack.size >= packSize { w.open[t] = nil; return pack }
             return nil
         }
-        // Bound with `if var` straight from the lock so the buffer has one owner and the
-        // header is appended in place (no 16 MiB copy).
-        if var full = taken.take() { try writePack(&full) }
+        if let full { try writePack(full) }
         return (id, true)
     }
 
@@ -87,20 +99,34 @@ extension Repository {
         try data.withUnsafeBytes { try saveBlob(type, $0) }
     }
 
-    /// Seals the header, names the pack by its SHA-256, writes it durably, then indexes it.
-    func writePack(_ pack: inout OpenPack) throws {
-        PackHeader(entries: pack.entries).seal(key: key, random: random, into: &pack.bytes)
-        let bytes = pack.bytes
-        // Re-verify what we are about to write (restic's packer does the same).
-        _ = try PackHeader.parse(pack: bytes, key: key)
-        let name = SHA256.hash(bytes)
-        try backend.write(.pack, name.hex, bytes)
+    /// Seals the header, names the pack by its SHA-256, makes it durable under that name,
+    /// then indexes it.
+    func writePack(_ pack: PackBuilder) throws {
+        let name: ID
+        do {
+            var trailer: [UInt8] = []
+            PackHeader(entries: pack.entries).seal(key: key, random: random, into: &trailer)
+            // Re-verify the header we are about to write (restic's packer does the same).
+            let sealedHeader = Array(trailer.dropLast(4))
+            _ = try PackHeader.open(sealed: sealedHeader, packSize: pack.size + UInt64(trailer.count), key: key)
+            try trailer.withUnsafeBytes { try pack.append($0) }
+            name = pack.hash.finish()
+            if let spool = pack.spool, let spooling = backend as? any SpoolingBackend {
+                try spooling.commit(spool, .pack, name.hex)
+            } else {
+                try backend.write(.pack, name.hex, pack.memory)
+            }
+        } catch {
+            if let spool = pack.spool { (backend as? any SpoolingBackend)?.discard(spool) }
+            throw error
+        }
+        let bytesCount = pack.size
         indexState.withLock { $0.add(pack: name, blobs: pack.entries) }
         let checkpoint: Bool = writer.withLock { w in
             for e in pack.entries { w.inFlight[Int(e.type.rawValue)].remove(e.id) }
             w.unsaved.append(IndexFile.Pack(id: name, blobs: pack.entries))
             w.stats.packsWritten += 1
-            w.stats.storedBytesAdded += UInt64(bytes.count)
+            w.stats.storedBytesAdded += bytesCount
             return w.unsaved.count >= Self.checkpointPacks
                 || Timestamp.now().nanoseconds - w.lastIndexSave.nanoseconds > Self.checkpointSeconds * 1_000_000_000
         }
@@ -122,16 +148,14 @@ extension Repository {
         }
     }
 
-    /// Writes the packs still open and the index for everything written.
+    /// Writes the packs still open (data first, then tree) and the index for everything written.
     public func flush() throws {
-        let pending: [OpenPack] = writer.withLock { w in
-            let o = w.open.filter { !$0.entries.isEmpty }
-            w.open = [OpenPack(), OpenPack()]
+        let pending: [PackBuilder] = writer.withLock { w in
+            let o = w.open.compactMap { $0 }
+            w.open = [nil, nil]
             return o
         }
-        var open = pending
-        open.reverse()   // data pack first, then tree pack
-        while var p = open.popLast() { try writePack(&p) }
+        for p in pending { try writePack(p) }
         try saveIndex()
     }
 

@@ -169,7 +169,7 @@ public struct LocalBackend: Backend {
     public func removeStaleTemporaries(olderThan seconds: Int = 3600) -> Int {
         var removed = 0
         let now = time(nil)
-        var dirs = FileType.allCases.filter { $0 != .pack && $0 != .config }.map { folder($0) } + [root]
+        var dirs = FileType.allCases.filter { $0 != .pack && $0 != .config }.map { folder($0) } + [root, root + "/data"]
         for i in 0..<256 { let h = String(i, radix: 16); dirs.append(root + "/data/" + (h.count == 1 ? "0" + h : h)) }
         for dir in dirs {
             guard let d = opendir(dir) else { continue }

@@ -1,0 +1,57 @@
+import CairnCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file being built in the store itself (a temporary name in the right file system), so a
+/// pack need not be held in memory: blobs are appended as they come, then the file is made
+/// durable and renamed to its final name in one step.
+public final class SpoolFile: @unchecked Sendable {   // used under the packer's lock
+    public let fd: Int32
+    public let path: String
+    public private(set) var size: UInt64 = 0
+
+    init(fd: Int32, path: String) { self.fd = fd; self.path = path }
+
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(size) + done)
+            if n > 0 { done += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            throw LocalBackend.error(errno, "write \(path)")
+        }
+        size += UInt64(bytes.count)
+    }
+}
+
+/// A store that can build files in place (the local directory backend).
+public protocol SpoolingBackend: Backend {
+    func createSpool(_ type: FileType) throws -> SpoolFile
+    /// fsync, rename to the final name, fsync the folder.
+    func commit(_ spool: SpoolFile, _ type: FileType, _ name: String) throws
+    func discard(_ spool: SpoolFile)
+}
+
+extension LocalBackend: SpoolingBackend {
+    public func createSpool(_ type: FileType) throws -> SpoolFile {
+        let dir = type == .pack ? root + "/data" : folder(type)
+        let path = dir + "/" + Self.tempPrefix + "spool-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.error(errno, "create \(path)") }
+        return SpoolFile(fd: fd, path: path)
+    }
+
+    public func commit(_ spool: SpoolFile, _ type: FileType, _ name: String) throws {
+        let final = path(type, name)
+        guard fsync(spool.fd) == 0 else { let e = errno; discard(spool); throw Self.error(e, "fsync \(spool.path)") }
+        close(spool.fd)
+        guard rename(spool.path, final) == 0 else { let e = errno; unlink(spool.path); throw Self.error(e, "rename to \(final)") }
+        do { try Self.syncFolder(String(final[..<final.lastIndex(of: "/")!])) } catch { throw Self.error(errno, "fsync folder of \(final)") }
+    }
+
+    public func discard(_ spool: SpoolFile) {
+        close(spool.fd)
+        unlink(spool.path)
+    }
+}
