@@ -52,7 +52,7 @@ public final class Checker {
         for (id, e) in try repo.loadIndex() { damage("index", id.hex, "\(e)") }
         let index = repo.index
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
-        let indexed = index.byPack()
+        let indexed = try repo.indexedPacks()
         for (pack, blobs) in indexed where stored[pack] == nil {
             damage("pack", pack.hex, "listed in the index but missing from the store (\(blobs.count) blobs)")
             for b in blobs { badBlobs.insert(b.id) }

@@ -2,10 +2,14 @@ import CairnCore
 import CairnFormat
 import CairnCompression
 
-/// One blob's location, 48 bytes, stored inline in a contiguous table (no per-blob objects).
-/// The top bit of `plain` marks zstd compression.
+/// One blob's location, 40 bytes, stored inline in a contiguous table (no per-blob objects).
+///
+/// Only the first 192 bits of the ID are kept: lookups always come with the full ID, and the
+/// AEAD binds the full ID when a blob is opened, so a prefix collision (about 2^-140 for ten
+/// million blobs, IDs being keyed MACs nobody outside can steer) would surface as an
+/// authentication error, never as wrong data. The top bit of `plain` marks zstd compression.
 public struct IndexedBlob: Sendable {
-    public var id: ID
+    var p0: UInt64, p1: UInt64, p2: UInt64
     public var pack: UInt32
     public var offset: UInt32
     public var storedLength: UInt32
@@ -15,9 +19,19 @@ public struct IndexedBlob: Sendable {
     public var compression: Compression { plain & 0x8000_0000 != 0 ? .zstd : .none }
 
     init(entry: BlobEntry, pack: UInt32) {
-        id = entry.id; self.pack = pack; offset = UInt32(entry.offset); storedLength = entry.storedLength
+        p0 = entry.id.w0; p1 = entry.id.w1; p2 = entry.id.w2
+        self.pack = pack; offset = UInt32(entry.offset); storedLength = entry.storedLength
         plain = entry.plainLength | (entry.compression == .zstd ? 0x8000_0000 : 0)
     }
+
+    @inline(__always) func less(_ id: ID) -> Bool {
+        p0 != id.w0 ? p0 < id.w0 : p1 != id.w1 ? p1 < id.w1 : p2 < id.w2
+    }
+    @inline(__always) func matches(_ id: ID) -> Bool { p0 == id.w0 && p1 == id.w1 && p2 == id.w2 }
+    @inline(__always) static func before(_ a: IndexedBlob, _ b: IndexedBlob) -> Bool {
+        a.p0 != b.p0 ? a.p0 < b.p0 : a.p1 != b.p1 ? a.p1 < b.p1 : a.p2 != b.p2 ? a.p2 < b.p2 : a.pack < b.pack
+    }
+    @inline(__always) func samePrefix(_ b: IndexedBlob) -> Bool { p0 == b.p0 && p1 == b.p1 && p2 == b.p2 }
 }
 
 /// Where a blob lives.
@@ -60,11 +74,13 @@ public struct BlobIndex: Sendable {
     public mutating func finishBulkLoad() {
         for t in 0..<2 {
             // Ties broken by pack number so the kept location is deterministic.
-            sorted[t].sort { $0.id != $1.id ? $0.id < $1.id : $0.pack < $1.pack }
-            // Keep one location of a blob stored twice.
-            var out = [IndexedBlob](); out.reserveCapacity(sorted[t].count)
-            for b in sorted[t] where out.last?.id != b.id { out.append(b) }
-            sorted[t] = out
+            sorted[t].sort(by: IndexedBlob.before)
+            // Keep one location of a blob stored twice (in place, no second table).
+            var n = 0
+            for i in sorted[t].indices where n == 0 || !sorted[t][n - 1].samePrefix(sorted[t][i]) {
+                sorted[t][n] = sorted[t][i]; n += 1
+            }
+            sorted[t].removeLast(sorted[t].count - n)
         }
     }
 
@@ -81,7 +97,7 @@ public struct BlobIndex: Sendable {
     mutating func merge() {
         for t in 0..<2 where !recent[t].isEmpty {
             sorted[t].append(contentsOf: recent[t].values)
-            sorted[t].sort { $0.id < $1.id }
+            sorted[t].sort(by: IndexedBlob.before)
             recent[t].removeAll(keepingCapacity: true)
         }
     }
@@ -91,9 +107,8 @@ public struct BlobIndex: Sendable {
             var lo = 0, hi = t.count
             while lo < hi {
                 let mid = (lo &+ hi) >> 1
-                let m = t[mid].id
-                if m == id { return t[mid] }
-                if m < id { lo = mid + 1 } else { hi = mid }
+                if t[mid].matches(id) { return t[mid] }
+                if t[mid].less(id) { lo = mid + 1 } else { hi = mid }
             }
             return nil
         }
@@ -111,18 +126,5 @@ public struct BlobIndex: Sendable {
         return BlobLocation(pack: packIDs[Int(b.pack)],
                             entry: BlobEntry(type: type, compression: b.compression, storedLength: b.storedLength,
                                              offset: UInt64(b.offset), plainLength: b.plainLength, id: id))
-    }
-
-    /// Every indexed blob, grouped by pack.
-    public func byPack() -> [ID: [BlobEntry]] {
-        var out: [ID: [BlobEntry]] = [:]
-        for (t, type) in BlobType.allCases.enumerated() {
-            for b in sorted[t] + Array(recent[t].values) {
-                out[packIDs[Int(b.pack)], default: []].append(
-                    BlobEntry(type: type, compression: b.compression, storedLength: b.storedLength,
-                              offset: UInt64(b.offset), plainLength: b.plainLength, id: b.id))
-            }
-        }
-        return out
     }
 }

@@ -179,6 +179,17 @@ public final class Repository: Sendable {
 
     public var index: BlobIndex { indexState.withLock { $0 } }
 
+    /// Every blob every readable index file lists, grouped by pack, with full IDs (the
+    /// in-memory index keeps only ID prefixes). For `check`.
+    public func indexedPacks() throws -> [ID: [BlobEntry]] {
+        var out: [ID: [BlobEntry]] = [:]
+        for name in try list(.index) {
+            guard let file = try? IndexFile.decode(try loadFile(.index, name)) else { continue }
+            for p in file.packs { out[p.id, default: []].append(contentsOf: p.blobs) }
+        }
+        return out.mapValues { Array(Set($0)) }
+    }
+
     public func lookup(_ type: BlobType, _ id: ID) -> BlobLocation? { indexState.withLock { $0.lookup(type, id) } }
 
     public func hasBlob(_ type: BlobType, _ id: ID) -> Bool { indexState.withLock { $0.contains(type, id) } }

@@ -5,8 +5,8 @@ import CairnRepository
 import Testing
 
 @Suite struct IndexTests {
-    @Test func anIndexedBlobTakesAtMost48Bytes() {
-        #expect(MemoryLayout<IndexedBlob>.stride <= 48)
+    @Test func anIndexedBlobTakesAtMost40Bytes() {
+        #expect(MemoryLayout<IndexedBlob>.stride <= 40)
     }
 
     @Test func lookupsFindEveryBlobAndNothingElse() {
