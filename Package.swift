@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CairnCrypto", targets: ["CairnCrypto"]),
         .library(name: "CairnCompression", targets: ["CairnCompression"]),
         .library(name: "CairnFormat", targets: ["CairnFormat"]),
+        .library(name: "CairnRepository", targets: ["CairnRepository"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

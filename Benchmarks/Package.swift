@@ -34,6 +34,16 @@ let package = Package(
             ],
             path: "Sources/chunker-speed"
         ),
+        // The in-memory index at scale: `swift run -c release index-scale [millions]`.
+        .executableTarget(
+            name: "index-scale",
+            dependencies: [
+                .product(name: "CairnRepository", package: "Cairn"),
+                .product(name: "CairnFormat", package: "Cairn"),
+                .product(name: "CairnCrypto", package: "Cairn"),
+            ],
+            path: "Sources/index-scale"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

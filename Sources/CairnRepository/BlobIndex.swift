@@ -81,6 +81,8 @@ public struct BlobIndex: Sendable {
                 sorted[t][n] = sorted[t][i]; n += 1
             }
             sorted[t].removeLast(sorted[t].count - n)
+            // Drop the growth slack (up to 2x): the table is what stays resident.
+            if sorted[t].capacity > n + n / 16 + 16 { sorted[t] = Array(sorted[t]) }
         }
     }
 

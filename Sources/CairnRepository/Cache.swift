@@ -23,8 +23,14 @@ public final class Cache: Sendable {
 
     public init(folder: String, repositoryID: ID) throws {
         let dir = folder + "/" + repositoryID.hex
-        for d in [folder, dir] where mkdir(d, 0o700) != 0 && errno != EEXIST {
-            throw SQLiteDatabase.Failure(message: "cannot create cache folder \(d)")
+        // Create every missing parent ($XDG_CACHE_HOME itself may not exist yet).
+        var prefix = ""
+        for part in dir.split(separator: "/", omittingEmptySubsequences: false) where !part.isEmpty || prefix.isEmpty {
+            prefix += part.isEmpty ? "" : (prefix.isEmpty && !dir.hasPrefix("/") ? "" : "/") + part
+            if prefix.isEmpty { continue }
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw SQLiteDatabase.Failure(message: "cannot create cache folder \(prefix)")
+            }
         }
         path = dir + "/cache.sqlite"
         let conn = try SQLiteDatabase(path: path)

@@ -32,10 +32,9 @@ struct Cairn: ParsableCommand {
             Glibc.exit(0)
         } catch let e as ExitWith {
             Glibc.exit(e.code.rawValue)
-        } catch let e as CleanExit {
-            exit(withError: e)
-        } catch let e where e is ValidationError || e is ArgumentParser.ExitCode {
-            exit(withError: e)
+        } catch let e where e is ValidationError || e is CleanExit || e is ArgumentParser.ExitCode
+                    || String(reflecting: type(of: e)).hasPrefix("ArgumentParser.") {
+            exit(withError: e)   // help, usage and parse errors, printed the library's way
         } catch {
             let (code, message) = describe(error)
             FileHandle.standardError.write(Data("cairn: \(message)\n".utf8))

@@ -41,6 +41,12 @@ import Testing
         return repo
     }
 
+    @Test func helpIsPrinted() throws {
+        let help = try Self.cairn(["backup", "--help"], repo: "/nonexistent")
+        #expect(help.status == 0)
+        #expect(help.out.contains("USAGE: cairn backup"))
+    }
+
     @Test func exitCodes() throws {
         let tmp = TempDir()
         #expect(try Self.cairn(["snapshots"], repo: tmp.sub("none")).status == 10)
