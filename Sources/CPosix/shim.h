@@ -3,3 +3,4 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <malloc.h>

@@ -46,7 +46,7 @@ public final class ZstdDecompressor: @unchecked Sendable {  // one thread at a t
     public init() { dctx = ZSTD_createDCtx() }
     deinit { ZSTD_freeDCtx(dctx) }
 
-    private static let pool = Mutex([ZstdDecompressor]())
+    private static let pool = Locked([ZstdDecompressor]())
 
     /// Runs `body` with a context from a shared pool (creating one costs more than
     /// decompressing a small blob).

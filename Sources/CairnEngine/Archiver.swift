@@ -45,14 +45,17 @@ public final class Archiver: @unchecked Sendable {
     let lock: RepositoryLock?
     var summary = Snapshot.Summary()
     var warnings: [String] = []
-    let dryRunSeen = Mutex(Set<ID>())
+    let dryRunSeen = Locked(Set<ID>())
     let dryRunBytes = Atomic<UInt64>(0)
+
+    deinit { pool.close(); filePool.close() }
 
     public init(repository: Repository, options: BackupOptions, progress: OperationProgress = OperationProgress(), lock: RepositoryLock? = nil) {
         repo = repository; self.options = options; self.progress = progress; self.lock = lock
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        pool = WorkerPool(limit: cores * 4)
-        filePool = WorkerPool(limit: cores)
+        pool = WorkerPool(threads: cores, limit: cores * 4)
+        // More readers than cores: reading is partly waiting on the disk.
+        filePool = WorkerPool(threads: cores * 2, limit: cores * 2)
         excludes = ExcludeMatcher(patterns: options.excludes)
     }
 
@@ -281,31 +284,50 @@ public final class Archiver: @unchecked Sendable {
         }
     }
 
-    /// Chunks a stream, hashing on this thread and handing new blobs to the pool.
+    /// The IDs of one stream's chunks, filled in by workers in any order.
+    final class ChunkIDs: Sendable {
+        let ids = Locked([ID]())
+    }
+
+    /// Chunks a stream on this thread; each chunk goes to the pool, where it is hashed (keyed
+    /// ID), looked up, and if new compressed, sealed and packed. IDs land in their slot, so the
+    /// order is kept however the workers interleave. Waits for the stream's own jobs.
     func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, path: PathBytes) throws -> ([ID], UInt64) {
-        var ids: [ID] = []
         var size: UInt64 = 0
         let chunker = StreamChunker(cdc: repo.cdc)
-        let repo = self.repo
+        let repo = self.repo, dryRun = options.dryRun
+        let list = ChunkIDs()
+        let group = DispatchGroup()
         var sinceRefresh = 0
+        defer { group.wait() }
         try chunker.run(read: read) { chunk in
             if Cancellation.requested { throw RepositoryError.interrupted }
-            let id = repo.blobID(chunk)
-            ids.append(id)
+            let slot = list.ids.withLock { $0.append(.zero); return $0.count - 1 }
             size += UInt64(chunk.count)
             progress.addBytes(chunk.count)
-            if !repo.hasBlob(.data, id) {
-                if options.dryRun {
-                    if dryRunSeen.withLock({ $0.insert(id).inserted }) { dryRunBytes.add(UInt64(chunk.count), ordering: .relaxed) }
-                } else {
-                    let bytes = Array(chunk)
-                    try pool.submit { _ = try bytes.withUnsafeBytes { try repo.saveBlob(.data, $0, id: id) } }
+            let bytes = Array(chunk)
+            group.enter()
+            do {
+                try pool.submit { [self] in
+                    defer { group.leave() }
+                    try bytes.withUnsafeBytes { b in
+                        let id = repo.blobID(b)
+                        list.ids.withLock { $0[slot] = id }
+                        guard !repo.hasBlob(.data, id) else { return }
+                        if dryRun {
+                            if dryRunSeen.withLock({ $0.insert(id).inserted }) { dryRunBytes.add(UInt64(b.count), ordering: .relaxed) }
+                        } else {
+                            _ = try repo.saveBlob(.data, b, id: id)
+                        }
+                    }
                 }
-            }
+            } catch { group.leave(); throw error }
             sinceRefresh += chunk.count
             if sinceRefresh > 256 << 20 { sinceRefresh = 0; lock?.refreshIfDue() }
         }
-        return (ids, size)
+        group.wait()
+        try pool.check()
+        return (list.ids.withLock { $0 }, size)
     }
 
     // MARK: paths

@@ -64,7 +64,7 @@ public final class Checker {
         // Pack headers against the index, or whole packs with --read-data, in parallel.
         let work = indexed.sorted(by: { $0.key < $1.key }).compactMap { p in stored[p.key].map { (p.key, $0, p.value) } }
         let repo = self.repo, progress = self.progress
-        let verdicts = Mutex([PackVerdict]())
+        let verdicts = Locked([PackVerdict]())
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
             if Cancellation.requested { return }
             let (pack, size, blobs) = work[i]

@@ -114,8 +114,8 @@ public struct SourceError: Error, CustomStringConvertible, Sendable {
 
 /// uid/gid → name lookups, cached.
 final class NameCache: Sendable {
-    let users = Mutex([UInt32: PathBytes]())
-    let groups = Mutex([UInt32: PathBytes]())
+    let users = Locked([UInt32: PathBytes]())
+    let groups = Locked([UInt32: PathBytes]())
 
     func user(_ uid: UInt32) -> PathBytes {
         if let u = users.withLock({ $0[uid] }) { return u }

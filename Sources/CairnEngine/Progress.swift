@@ -12,7 +12,7 @@ public final class OperationProgress: Sendable {
         public var errors = 0
         public var current = ""
     }
-    private let state = Mutex(Counters())
+    private let state = Locked(Counters())
     public let started = Timestamp.now()
     public init() {}
 

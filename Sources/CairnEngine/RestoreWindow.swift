@@ -55,7 +55,7 @@ struct RestoreWindow: Sendable {
             sizes[f] = offset
         }
         let packs = Array(byPack)
-        let shared = Mutex(outcome)
+        let shared = Locked(outcome)
         DispatchQueue.concurrentPerform(iterations: packs.count) { i in
             let (pack, needs) = packs[i]
             let local = restorePack(pack, needs: needs.values.sorted { $0.entry.offset < $1.entry.offset }, fds: fds, names: names)

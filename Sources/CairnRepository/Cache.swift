@@ -11,7 +11,7 @@ import Glibc
 /// the disk could read. Every entry is verified on use (SHA-256 name, or AEAD with the blob
 /// ID bound); a bad entry is dropped and fetched again. Deleting the folder loses nothing.
 public final class Cache: Sendable {
-    let db: Mutex<SQLiteDatabase>
+    let db: Locked<SQLiteDatabase>
     public let path: String
 
     public static func defaultFolder() -> String? {
@@ -46,7 +46,7 @@ public final class Cache: Sendable {
             fputs("Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cairn.\n", f)
             fclose(f)
         }
-        db = Mutex(conn)
+        db = Locked(conn)
     }
 
     func file(_ type: FileType, _ name: ID) -> [UInt8]? {

@@ -18,11 +18,11 @@ public final class RepositoryLock: Sendable {
 
     let repository: Repository
     let lock: Lock
-    let current: Mutex<ID?>
-    let stop = Mutex(false)
+    let current: Locked<ID?>
+    let stop = Locked(false)
 
     init(repository: Repository, lock: Lock, name: ID) {
-        self.repository = repository; self.lock = lock; current = Mutex(name)
+        self.repository = repository; self.lock = lock; current = Locked(name)
         scheduleRefresh()
     }
 
@@ -54,7 +54,7 @@ public final class RepositoryLock: Sendable {
             try? repository.backend.delete(.lock, old.hex)
         }
     }
-    let lastRefresh = Mutex(Timestamp.now())
+    let lastRefresh = Locked(Timestamp.now())
 
     public func release() {
         if let name = current.withLock({ c -> ID? in let n = c; c = nil; return n }) {

@@ -23,6 +23,14 @@ final class PackBuilder: @unchecked Sendable {   // only touched under the write
     }
 }
 
+/// A worker's sealing context: zstd context plus reusable buffers.
+final class Sealer: @unchecked Sendable {   // one thread at a time (checked out of a pool)
+    let compressor: ZstdCompressor?
+    var scratch: [UInt8] = []
+    var sealed: [UInt8] = []
+    init(level: Int32?) { compressor = level.map { ZstdCompressor(level: $0) } }
+}
+
 /// What the writing side of a repository holds between calls.
 struct WriterState: Sendable {
     var open: [PackBuilder?] = [nil, nil]
@@ -48,11 +56,12 @@ extension Repository {
 
     public var writeStats: WriteStats { writer.withLock { $0.stats } }
 
-    func withCompressor<T>(_ body: (ZstdCompressor?) throws -> T) rethrows -> T {
-        guard let level = compression.level else { return try body(nil) }
-        let c = compressors.withLock { $0.popLast() } ?? ZstdCompressor(level: level)
-        defer { compressors.withLock { $0.append(c) } }
-        return try body(c)
+    /// Runs `body` with a sealing context from the pool: a zstd context and buffers that are
+    /// reused, so storing a blob allocates nothing.
+    func withSealer<T>(_ body: (Sealer) throws -> T) rethrows -> T {
+        let s = sealers.withLock { $0.popLast() } ?? Sealer(level: compression.level)
+        defer { sealers.withLock { $0.append(s) } }
+        return try body(s)
     }
 
     /// Stores a blob unless the repository already has it (or another thread is storing it).
@@ -69,12 +78,18 @@ extension Repository {
             _ = writer.withLock { $0.inFlight[t].remove(id) }
             return (id, false)
         }
-        var sealed = [UInt8]()
-        sealed.reserveCapacity(data.count + 64)
-        var scratch = [UInt8]()
-        let comp = withCompressor { c in
-            BlobCodec.seal(data, type: type, id: id, key: key, compressor: c, scratch: &scratch, random: random, into: &sealed)
+        try withSealer { sealer in
+            sealer.sealed.removeAll(keepingCapacity: true)
+            let comp = BlobCodec.seal(data, type: type, id: id, key: key, compressor: sealer.compressor,
+                                      scratch: &sealer.scratch, random: random, into: &sealer.sealed)
+            try append(type, id: id, comp: comp, plainCount: data.count, sealed: sealer.sealed)
         }
+        return (id, true)
+    }
+
+    /// Appends a sealed blob to the open pack of its type; writes the pack when full.
+    func append(_ type: BlobType, id: ID, comp: Compression, plainCount: Int, sealed: [UInt8]) throws {
+        let t = Int(type.rawValue)
         let packSize = UInt64(config.packSize)
         let full: PackBuilder? = try writer.withLock { w in
             if w.open[t] == nil {
@@ -82,16 +97,15 @@ extension Repository {
             }
             let pack = w.open[t]!
             let entry = BlobEntry(type: type, compression: comp, storedLength: UInt32(sealed.count),
-                                  offset: pack.size, plainLength: UInt32(data.count), id: id)
+                                  offset: pack.size, plainLength: UInt32(plainCount), id: id)
             try sealed.withUnsafeBytes { try pack.append($0) }
             pack.entries.append(entry)
             w.stats.blobsAdded[t] += 1
-            w.stats.plainBytesAdded += UInt64(data.count)
+            w.stats.plainBytesAdded += UInt64(plainCount)
             if pack.size >= packSize { w.open[t] = nil; return pack }
             return nil
         }
         if let full { try writePack(full) }
-        return (id, true)
     }
 
     @discardableResult

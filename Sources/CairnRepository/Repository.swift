@@ -21,10 +21,10 @@ public final class Repository: Sendable {
     public let compression: CompressionMode
     public let id: ID
 
-    let indexState = Mutex(BlobIndex())
-    let writer = Mutex(WriterState())
-    let compressors = Mutex([ZstdCompressor]())
-    let cacheState = Mutex<Cache?>(nil)
+    let indexState = Locked(BlobIndex())
+    let writer = Locked(WriterState())
+    let sealers = Locked([Sealer]())
+    let cacheState = Locked<Cache?>(nil)
 
     /// Uses a local cache for index and snapshot files and tree blobs.
     public func attachCache(folder: String) throws {

@@ -3,6 +3,7 @@ import CairnCore
 import CairnEngine
 import CairnRepository
 import CairnStorage
+internal import CPosix
 import Foundation
 
 /// Exit codes (README "Exit codes").
@@ -23,6 +24,9 @@ struct Cairn: ParsableCommand {
                       Check.self, Cat.self, Key.self, Unlock.self])
 
     static func main() {
+        // One malloc arena per worker thread would keep freed blob buffers resident in each;
+        // two arenas bound the memory the pipeline holds.
+        _ = mallopt(M_ARENA_MAX, 2)
         installSignalHandlers()
         let command: ParsableCommand
         do { command = try parseAsRoot(hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))) } catch { exit(withError: error) }
