@@ -105,7 +105,7 @@ extension Repository {
             if pack.size >= packSize { w.open[t] = nil; return pack }
             return nil
         }
-        if let full { try writePack(full) }
+        if let full { try packWriter.submit { [self] in try writePack(full) } }
     }
 
     @discardableResult
@@ -169,7 +169,8 @@ extension Repository {
             w.open = [nil, nil]
             return o
         }
-        for p in pending { try writePack(p) }
+        for p in pending { try packWriter.submit { [self] in try writePack(p) } }
+        try packWriter.wait()
         try saveIndex()
     }
 

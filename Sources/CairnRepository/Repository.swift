@@ -24,6 +24,10 @@ public final class Repository: Sendable {
     let indexState = Locked(BlobIndex())
     let writer = Locked(WriterState())
     let sealers = Locked([Sealer]())
+    /// Makes full packs durable (fsync, rename, index) off the compressing threads.
+    let packWriter = WorkerPool(threads: 1, limit: 4)
+
+    deinit { packWriter.close() }
     let cacheState = Locked<Cache?>(nil)
 
     /// Uses a local cache for index and snapshot files and tree blobs.

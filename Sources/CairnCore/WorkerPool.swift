@@ -1,4 +1,3 @@
-import CairnCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,8 +9,8 @@ import Glibc
 /// Own threads rather than Dispatch: jobs here block (on I/O, on another pool, on their own
 /// sub-jobs), and Dispatch on Linux adds threads for blocked workers only slowly, which left
 /// a two-pool pipeline running on one core.
-final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
-    typealias Job = @Sendable () throws -> Void
+public final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
+    public typealias Job = @Sendable () throws -> Void
     private var mutex = pthread_mutex_t()
     private var changed = pthread_cond_t()
     private var queue: [Job] = []
@@ -21,7 +20,7 @@ final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
     private var firstError: (any Error)?
     private let limit: Int
 
-    init(threads: Int, limit: Int) {
+    public init(threads: Int, limit: Int) {
         self.limit = max(limit, threads)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&changed, nil)
@@ -66,7 +65,7 @@ final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
         pthread_mutex_unlock(&mutex)
     }
 
-    func submit(_ job: @escaping Job) throws {
+    public func submit(_ job: @escaping Job) throws {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         while queue.count - head + running >= limit && firstError == nil { pthread_cond_wait(&changed, &mutex) }
@@ -76,7 +75,7 @@ final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
     }
 
     /// Rethrows the first error a job threw, without waiting.
-    func check() throws {
+    public func check() throws {
         pthread_mutex_lock(&mutex)
         let e = firstError
         pthread_mutex_unlock(&mutex)
@@ -84,7 +83,7 @@ final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
     }
 
     /// Waits until every submitted job has finished.
-    func wait() throws {
+    public func wait() throws {
         pthread_mutex_lock(&mutex)
         while queue.count - head > 0 || running > 0 { pthread_cond_wait(&changed, &mutex) }
         let e = firstError
@@ -93,7 +92,7 @@ final class WorkerPool: @unchecked Sendable {   // all state under `mutex`
     }
 
     /// Lets the threads finish once the queue is empty.
-    func close() {
+    public func close() {
         pthread_mutex_lock(&mutex)
         closed = true
         pthread_cond_broadcast(&changed)
