@@ -253,6 +253,12 @@ public final class Archiver: @unchecked Sendable {
                 mine.wait()
                 try filePool.check()
                 children = pending.compactMap { resolve($0) }
+                // Entries come sorted from FS.list: an unchanged folder gives exactly the parent's
+                // nodes, and reuses its tree blob without encoding or hashing it again.
+                if let parentTree, let reused = parent?.subtree, parentTree.nodes == children {
+                    node.content = .subtree(reused)
+                    return .node(node)
+                }
             }
             node.content = .subtree(try storeTree(Tree(nodes: children)))
         default:
