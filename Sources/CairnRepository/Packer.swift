@@ -3,14 +3,17 @@ import CairnCrypto
 import CairnCompression
 import CairnFormat
 import CairnStorage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A pack being filled: sealed blobs back to back, and their header entries. With a
-/// spooling store the bytes go straight to a temporary file in the store (hashed as they
-/// go), so no pack is ever held in memory; otherwise they are buffered.
+/// spooling store the bytes go straight to a temporary file in the store, so no pack is ever
+/// held in memory; otherwise they are buffered. The SHA-256 name is computed by the pack
+/// writer thread when the pack is complete, not under the packer's lock.
 final class PackBuilder: @unchecked Sendable {   // only touched under the writer lock, then by one writer
     var entries: [BlobEntry] = []
     var size: UInt64 = 0
-    let hash = SHA256Stream()
     var memory: [UInt8] = []
     let spool: SpoolFile?
 
@@ -18,8 +21,26 @@ final class PackBuilder: @unchecked Sendable {   // only touched under the write
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
         if let spool { try spool.append(bytes) } else { memory.append(contentsOf: bytes) }
-        hash.update(bytes)
         size += UInt64(bytes.count)
+    }
+
+    /// SHA-256 of everything appended (read back from the spool file in 1 MiB pieces).
+    func digest() throws -> ID {
+        guard let spool else { return SHA256.hash(memory) }
+        let hash = SHA256Stream()
+        let piece = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: piece, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset: UInt64 = 0
+        while offset < size {
+            let want = Int(min(UInt64(piece), size - offset))
+            let n = pread(spool.fd, buffer.baseAddress, want, off_t(offset))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw StorageError.io("reading back \(spool.path): \(n < 0 ? String(cString: strerror(errno)) : "short file")") }
+            hash.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            offset += UInt64(n)
+        }
+        return hash.finish()
     }
 }
 
@@ -124,7 +145,7 @@ extension Repository {
             let sealedHeader = Array(trailer.dropLast(4))
             _ = try PackHeader.open(sealed: sealedHeader, packSize: pack.size + UInt64(trailer.count), key: key)
             try trailer.withUnsafeBytes { try pack.append($0) }
-            name = pack.hash.finish()
+            name = try pack.digest()
             if let spool = pack.spool, let spooling = backend as? any SpoolingBackend {
                 try spooling.commit(spool, .pack, name.hex)
             } else {
