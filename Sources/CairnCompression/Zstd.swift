@@ -1,6 +1,5 @@
 internal import CZstd
 import CairnCore
-import Synchronization
 
 /// The compression a blob was stored with (recorded per blob in the pack header).
 public enum Compression: UInt8, Sendable {

@@ -48,33 +48,21 @@ public struct SystemRandom: RandomSource {
 }
 
 /// A deterministic stream (SHA-256 in counter mode over a seed) for test vectors only.
-public final class SeededRandom: RandomSource, @unchecked Sendable {
+public final class SeededRandom: RandomSource, Sendable {
     private let seed: [UInt8]
-    private var counter: UInt64 = 0
-    private var pool: [UInt8] = []
-    private let lock = NSLockish()
+    private struct State { var counter: UInt64 = 0; var pool: [UInt8] = [] }
+    private let state = Locked(State())
     public init(seed: String) { self.seed = Array(seed.utf8) }
     public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        lock.withLock {
+        state.withLock { st in
             var i = 0
             while i < buffer.count {
-                if pool.isEmpty {
-                    var w = ByteWriter(); w.raw(seed); w.u64(counter); counter += 1
-                    pool = SHA256.hash(w.bytes).bytes
+                if st.pool.isEmpty {
+                    var w = ByteWriter(); w.raw(seed); w.u64(st.counter); st.counter += 1
+                    st.pool = SHA256.hash(w.bytes).bytes
                 }
-                buffer[i] = pool.removeFirst(); i += 1
+                buffer[i] = st.pool.removeFirst(); i += 1
             }
         }
-    }
-}
-
-/// A tiny pthread mutex so this module needs no Foundation.
-final class NSLockish: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m); defer { pthread_mutex_unlock(&m) }
-        return try body()
     }
 }

@@ -2,7 +2,6 @@ import CairnCore
 import CairnChunking
 import CairnFormat
 import CairnRepository
-import Synchronization
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +15,6 @@ public struct BackupOptions: Sendable {
     public var dryRun = false
     public var force = false
     public var parent: ID? = nil
-    public var useParent = true
     public var time: Timestamp? = nil
     public init() {}
 }
@@ -30,9 +28,11 @@ public struct BackupResult: Sendable {
 
 /// Turns file trees and streams into blobs, trees and a snapshot.
 ///
-/// One thread walks, reads, chunks and hashes (≈ 1 GB/s); blobs the index does not have go to
-/// a bounded worker pool that compresses, seals and packs them. Files whose size, mtime,
-/// ctime and inode match the parent snapshot reuse their blob list without being read.
+/// The walker (the caller's thread) lists folders and builds trees; a file pool reads and
+/// chunks files in parallel; a blob pool hashes each chunk (keyed ID), looks it up, and only
+/// if it is new compresses, seals and packs it. Files whose size, mtime, ctime and inode match
+/// the parent snapshot reuse their blob list without being read; unchanged folders reuse their
+/// tree blob.
 public final class Archiver: @unchecked Sendable {
     let repo: Repository
     let options: BackupOptions
@@ -42,16 +42,15 @@ public final class Archiver: @unchecked Sendable {
     /// Reads, chunks and hashes whole files, one per core.
     let filePool: WorkerPool
     let excludes: ExcludeMatcher
-    let lock: RepositoryLock?
     var summary = Snapshot.Summary()
     var warnings: [String] = []
-    let dryRunSeen = Locked(Set<ID>())
-    let dryRunBytes = Atomic<UInt64>(0)
+    /// Dry run: blobs that would be added, and their plain bytes.
+    let dryRunNew = Locked((seen: Set<ID>(), bytes: UInt64(0)))
 
     deinit { pool.close(); filePool.close() }
 
-    public init(repository: Repository, options: BackupOptions, progress: OperationProgress = OperationProgress(), lock: RepositoryLock? = nil) {
-        repo = repository; self.options = options; self.progress = progress; self.lock = lock
+    public init(repository: Repository, options: BackupOptions, progress: OperationProgress = OperationProgress()) {
+        repo = repository; self.options = options; self.progress = progress
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         pool = WorkerPool(threads: cores, limit: cores * 4)
         // More readers than cores: reading is partly waiting on the disk.
@@ -86,7 +85,7 @@ public final class Archiver: @unchecked Sendable {
                             user: names.user(getuid()), group: names.group(getgid()))
             let now = (options.time ?? .now()).nanoseconds
             node.mtime = now; node.ctime = now
-            let (ids, size) = try chunk(read: read, path: name)
+            let (ids, size) = try chunk(read: read)
             node.size = size; node.content = .chunks(ids)
             summary.bytesRead += size
             summary.filesNew += 1; summary.totalFiles += 1; summary.totalBytes += size
@@ -119,7 +118,7 @@ public final class Archiver: @unchecked Sendable {
         }
         let stats = repo.writeStats
         summary.dataBlobs = stats.blobsAdded[0]; summary.treeBlobs = stats.blobsAdded[1]
-        summary.bytesAdded = options.dryRun ? dryRunBytes.load(ordering: .relaxed) : stats.plainBytesAdded
+        summary.bytesAdded = options.dryRun ? dryRunNew.withLock { $0.bytes } : stats.plainBytesAdded
         summary.bytesStored = stats.storedBytesAdded
         summary.errors = warnings.count
         summary.durationSeconds = Double(Timestamp.now().nanoseconds - start.nanoseconds) / 1e9
@@ -131,8 +130,8 @@ public final class Archiver: @unchecked Sendable {
     }
 
     func findParent(paths: [String]) throws -> ID? {
-        guard options.useParent, !options.force || options.parent != nil else { return options.parent }
         if let p = options.parent { return p }
+        guard !options.force else { return nil }
         let all = try repo.snapshots().snapshots
         return all.last { $0.1.hostname == options.hostname && $0.1.paths.sorted() == paths.sorted() }?.0
     }
@@ -142,7 +141,6 @@ public final class Archiver: @unchecked Sendable {
         t.sort()
         let bytes = t.encode()
         if options.dryRun { return repo.blobID(bytes) }
-        lock?.refreshIfDue()
         return try repo.saveBlob(.tree, bytes).id
     }
 
@@ -281,7 +279,7 @@ public final class Archiver: @unchecked Sendable {
                     if n >= 0 { return n }
                     if errno != EINTR { throw SourceError(path: path, errno: errno, what: "read") }
                 }
-            }, path: path)
+            })
             slot.node.content = .chunks(ids)
             slot.node.size = size
             slot.ok = true
@@ -298,14 +296,13 @@ public final class Archiver: @unchecked Sendable {
     /// Chunks a stream on this thread; each chunk goes to the pool, where it is hashed (keyed
     /// ID), looked up, and if new compressed, sealed and packed. IDs land in their slot, so the
     /// order is kept however the workers interleave. Waits for the stream's own jobs.
-    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, path: PathBytes) throws -> ([ID], UInt64) {
+    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ([ID], UInt64) {
         var size: UInt64 = 0
         let chunker = StreamChunker(cdc: repo.cdc)
         let repo = self.repo, dryRun = options.dryRun
         let list = ChunkIDs()
         let group = DispatchGroup()
-        var sinceRefresh = 0
-        defer { group.wait() }
+        defer { group.wait() }   // on a throw, too: jobs still hold `list`
         try chunker.run(read: read) { chunk in
             if Cancellation.requested { throw RepositoryError.interrupted }
             let slot = list.ids.withLock { $0.append(.zero); return $0.count - 1 }
@@ -321,15 +318,13 @@ public final class Archiver: @unchecked Sendable {
                         list.ids.withLock { $0[slot] = id }
                         guard !repo.hasBlob(.data, id) else { return }
                         if dryRun {
-                            if dryRunSeen.withLock({ $0.insert(id).inserted }) { dryRunBytes.add(UInt64(b.count), ordering: .relaxed) }
+                            dryRunNew.withLock { if $0.seen.insert(id).inserted { $0.bytes += UInt64(b.count) } }
                         } else {
                             _ = try repo.saveBlob(.data, b, id: id)
                         }
                     }
                 }
             } catch { group.leave(); throw error }
-            sinceRefresh += chunk.count
-            if sinceRefresh > 256 << 20 { sinceRefresh = 0; lock?.refreshIfDue() }
         }
         group.wait()
         try pool.check()

@@ -4,7 +4,6 @@ import CairnFormat
 import CairnRepository
 import CairnStorage
 import Dispatch
-import Synchronization
 
 /// One problem `check` found.
 public struct Damage: Sendable, Codable {

@@ -118,17 +118,16 @@ final class NameCache: Sendable {
     let groups = Locked([UInt32: PathBytes]())
 
     func user(_ uid: UInt32) -> PathBytes {
-        if let u = users.withLock({ $0[uid] }) { return u }
-        var name: PathBytes = []
-        if let pw = getpwuid(uid), let n = pw.pointee.pw_name { name = Array(String(cString: n).utf8) }
-        users.withLock { $0[uid] = name }
-        return name
+        cached(users, uid) { getpwuid(uid)?.pointee.pw_name }
     }
     func group(_ gid: UInt32) -> PathBytes {
-        if let g = groups.withLock({ $0[gid] }) { return g }
-        var name: PathBytes = []
-        if let gr = getgrgid(gid), let n = gr.pointee.gr_name { name = Array(String(cString: n).utf8) }
-        groups.withLock { $0[gid] = name }
+        cached(groups, gid) { getgrgid(gid)?.pointee.gr_name }
+    }
+
+    private func cached(_ map: Locked<[UInt32: PathBytes]>, _ key: UInt32, _ lookup: () -> UnsafeMutablePointer<CChar>?) -> PathBytes {
+        if let v = map.withLock({ $0[key] }) { return v }
+        let name = lookup().map { Array(String(cString: $0).utf8) } ?? []
+        map.withLock { $0[key] = name }
         return name
     }
 }

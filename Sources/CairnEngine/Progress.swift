@@ -1,5 +1,4 @@
 import CairnCore
-import Synchronization
 
 /// Counters a long operation updates and the CLI reads for its live progress line.
 public final class OperationProgress: Sendable {

@@ -1,6 +1,5 @@
 import CairnCore
 import CairnCrypto
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,9 +14,9 @@ public final class Cache: Sendable {
     public let path: String
 
     public static func defaultFolder() -> String? {
-        let env = ProcessInfo.environment
-        if let x = env["XDG_CACHE_HOME"], !x.isEmpty { return x + "/cairn" }
-        if let h = env["HOME"], !h.isEmpty { return h + "/.cache/cairn" }
+        func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        if let x = env("XDG_CACHE_HOME") { return x + "/cairn" }
+        if let h = env("HOME") { return h + "/.cache/cairn" }
         return nil
     }
 
@@ -84,19 +83,5 @@ public final class Cache: Sendable {
 
     func dropBlob(_ id: ID) {
         db.withLock { try? $0.run("DELETE FROM blobs WHERE id=?", [.text(id.hex)]) }
-    }
-}
-
-/// Environment access without Foundation.
-enum ProcessInfo {
-    static var environment: [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let e = p.pointee {
-            let s = String(cString: e)
-            if let i = s.firstIndex(of: "=") { out[String(s[..<i])] = String(s[s.index(after: i)...]) }
-            p += 1
-        }
-        return out
     }
 }

@@ -2,7 +2,6 @@ import CairnCore
 import CairnFormat
 import CairnStorage
 import Dispatch
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -67,7 +67,6 @@ public struct WriteStats: Sendable {
     public var plainBytesAdded: UInt64 = 0
     public var storedBytesAdded: UInt64 = 0
     public var packsWritten = 0
-    public var indexFilesWritten = 0
 }
 
 extension Repository {
@@ -176,7 +175,6 @@ extension Repository {
         guard !packs.isEmpty else { return }
         do {
             try saveFile(.index, IndexFile(packs: packs).encode())
-            writer.withLock { $0.stats.indexFilesWritten += 1 }
         } catch {
             writer.withLock { $0.unsaved.insert(contentsOf: packs, at: 0) }
             throw error

@@ -4,7 +4,6 @@ import CairnCompression
 import CairnChunking
 import CairnFormat
 import CairnStorage
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,9 +25,9 @@ public final class Repository: Sendable {
     let sealers = Locked([Sealer]())
     /// Makes full packs durable (fsync, rename, index) off the compressing threads.
     let packWriter = WorkerPool(threads: 1, limit: 4)
+    let cacheState = Locked<Cache?>(nil)
 
     deinit { packWriter.close() }
-    let cacheState = Locked<Cache?>(nil)
 
     /// Uses a local cache for index and snapshot files and tree blobs.
     public func attachCache(folder: String) throws {

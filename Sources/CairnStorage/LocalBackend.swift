@@ -32,13 +32,17 @@ public struct LocalBackend: Backend {
         }
     }
 
+    /// `data/00` … `data/ff`: packs live under the first two hex digits of their name.
+    func dataFolder(_ i: Int) -> String {
+        let h = String(i, radix: 16)
+        return root + "/data/" + (h.count == 1 ? "0" + h : h)
+    }
+
     public func create() throws {
         if access(root + "/config", F_OK) == 0 { throw StorageError.io("a repository already exists at \(root)") }
         try mkdirs(root)
         for t in FileType.allCases where t != .config { try mkdirs(folder(t)) }
-        for i in 0..<256 {
-            let h = String(i, radix: 16); try mkdirs(root + "/data/" + (h.count == 1 ? "0" + h : h))
-        }
+        for i in 0..<256 { try mkdirs(dataFolder(i)) }
     }
 
     func mkdirs(_ p: String) throws {
@@ -69,10 +73,7 @@ public struct LocalBackend: Backend {
         }
         var out: [FileInfo] = []
         if type == .pack {
-            for i in 0..<256 {
-                let h = String(i, radix: 16)
-                try listFolder(folder(type) + "/" + (h.count == 1 ? "0" + h : h), into: &out, missingOK: true)
-            }
+            for i in 0..<256 { try listFolder(dataFolder(i), into: &out, missingOK: true) }
         } else {
             try listFolder(folder(type), into: &out, missingOK: true)   // git cannot hold empty folders
         }
@@ -170,7 +171,7 @@ public struct LocalBackend: Backend {
         var removed = 0
         let now = time(nil)
         var dirs = FileType.allCases.filter { $0 != .pack && $0 != .config }.map { folder($0) } + [root, root + "/data"]
-        for i in 0..<256 { let h = String(i, radix: 16); dirs.append(root + "/data/" + (h.count == 1 ? "0" + h : h)) }
+        for i in 0..<256 { dirs.append(dataFolder(i)) }
         for dir in dirs {
             guard let d = opendir(dir) else { continue }
             while let e = readdir(d) {

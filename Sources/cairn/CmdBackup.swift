@@ -61,7 +61,7 @@ struct Backup: ParsableCommand {
         }
         let progress = OperationProgress()
         let line = ProgressLine(progress, verb: "backup", enabled: global.showProgress)
-        let archiver = Archiver(repository: repo, options: o, progress: progress, lock: lock)
+        let archiver = Archiver(repository: repo, options: o, progress: progress)
         let result: BackupResult
         do {
             if stdinFromCommand {
