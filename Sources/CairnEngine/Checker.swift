@@ -48,15 +48,18 @@ public final class Checker {
             do { _ = try KeyFile.decode(try repo.backend.read(.key, k.name)) }
             catch { damage("key", k.name, "\(error)") }
         }
-        for (id, e) in try repo.loadIndex() { damage("index", id.hex, "\(e)") }
-        let index = repo.index
+        var listed: [ID: [BlobEntry]] = [:]
+        let bad = try repo.loadIndex { _, file in
+            for p in file.packs { listed[p.id, default: []].append(contentsOf: p.blobs) }
+        }
+        for (id, e) in bad { damage("index", id.hex, "\(e)") }
+        let indexed = listed.mapValues { Array(Set($0)) }
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
-        let indexed = try repo.indexedPacks()
         for (pack, blobs) in indexed where stored[pack] == nil {
             damage("pack", pack.hex, "listed in the index but missing from the store (\(blobs.count) blobs)")
             for b in blobs { badBlobs.insert(b.id) }
         }
-        let unindexed = stored.keys.filter { !index.hasPack($0) }
+        let unindexed = stored.keys.filter { indexed[$0] == nil }
         if !unindexed.isEmpty {
             report.hints.append("\(unindexed.count) pack(s) not in any index (left by an interrupted backup; the next backup indexes and reuses them)")
         }

@@ -174,7 +174,7 @@ public final class Restorer {
         let files = pending
         pending = []
         defer { for f in files { close(f.fd) } }
-        let window = RestoreWindow(repo: repo, verifyIDs: options.verify, progress: progress)
+        let window = RestoreWindow(repo: repo, progress: progress)
         let (sizes, outcome) = window.run(fds: files.map(\.fd), chunks: files.map(\.node.chunks), names: files.map { FS.string($0.display) })
         for w in outcome.warnings { warn(w) }
         if Cancellation.requested { throw RepositoryError.interrupted }

@@ -198,11 +198,10 @@ extension Repository {
     /// their blobs are reused. A pack that fails is not adopted (check reports it).
     @discardableResult
     public func indexUnindexedPacks() throws -> (packs: Int, damaged: [ID]) {
-        let known = indexState.withLock { $0 }
         var found: [IndexFile.Pack] = []
         var damaged: [ID] = []
         for info in try backend.list(.pack) {
-            guard let id = ID(hex: info.name), !known.hasPack(id) else { continue }
+            guard let id = ID(hex: info.name), !hasPack(id) else { continue }
             do {
                 let bytes = try backend.read(.pack, info.name)
                 guard SHA256.hash(bytes) == id else { throw RepositoryError.damaged("pack \(id.short) does not match its name") }

@@ -167,13 +167,19 @@ public final class Repository: Sendable {
 
     /// Loads every index file into memory. Returns the files that could not be read.
     @discardableResult
-    public func loadIndex() throws -> [(ID, Error)] {
+    /// `visit` sees each decoded file (with full IDs; the in-memory table keeps prefixes), so
+    /// `check` needs no second pass over the index files.
+    public func loadIndex(visit: ((ID, IndexFile) -> Void)? = nil) throws -> [(ID, Error)] {
         var idx = BlobIndex()
         var bad: [(ID, Error)] = []
         let names = try list(.index)
         cache?.retain(.index, only: Set(names))
         for name in names {
-            do { idx.addBulk(try IndexFile.decode(try loadFile(.index, name))) } catch { bad.append((name, error)) }
+            do {
+                let file = try IndexFile.decode(try loadFile(.index, name))
+                idx.addBulk(file)
+                visit?(name, file)
+            } catch { bad.append((name, error)) }
         }
         idx.finishBulkLoad()
         indexState.withLock { $0 = idx }
@@ -182,16 +188,7 @@ public final class Repository: Sendable {
 
     public var index: BlobIndex { indexState.withLock { $0 } }
 
-    /// Every blob every readable index file lists, grouped by pack, with full IDs (the
-    /// in-memory index keeps only ID prefixes). For `check`.
-    public func indexedPacks() throws -> [ID: [BlobEntry]] {
-        var out: [ID: [BlobEntry]] = [:]
-        for name in try list(.index) {
-            guard let file = try? IndexFile.decode(try loadFile(.index, name)) else { continue }
-            for p in file.packs { out[p.id, default: []].append(contentsOf: p.blobs) }
-        }
-        return out.mapValues { Array(Set($0)) }
-    }
+    public func hasPack(_ id: ID) -> Bool { indexState.withLock { $0.hasPack(id) } }
 
     public func lookup(_ type: BlobType, _ id: ID) -> BlobLocation? { indexState.withLock { $0.lookup(type, id) } }
 
