@@ -1,7 +1,7 @@
 import CairnCore
 import CairnChunking
 import CairnCompression
-internal import Foundation
+internal import FoundationEssentials
 
 /// The repository config (`config`, in an envelope): format version, repository ID, chunker
 /// parameters, default compression and target pack size.

@@ -1,6 +1,6 @@
 import CairnCore
 import CairnCrypto
-internal import Foundation
+internal import FoundationEssentials
 
 /// A key file (`keys/<sha256>`): plaintext JSON holding the master key sealed under a key
 /// derived from a password with scrypt.

@@ -1,5 +1,5 @@
 import CairnCore
-internal import Foundation
+internal import FoundationEssentials
 
 /// A snapshot (`snapshots/<sha256>`, JSON in an envelope).
 public struct Snapshot: Sendable, Codable, Equatable {

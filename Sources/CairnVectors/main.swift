@@ -1,5 +1,5 @@
 import CairnEngine
-import Foundation
+import FoundationEssentials
 
 // Writes format-spec/vectors/ (run from the package root: swift run CairnVectors).
 let out = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "format-spec/vectors"

@@ -3,7 +3,10 @@ import CairnCore
 import CairnEngine
 import CairnRepository
 import CairnStorage
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,7 +50,7 @@ struct Backup: ParsableCommand {
         o.excludes = exclude
         for f in excludeFile {
             guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { throw ValidationError("cannot read exclude file \(f)") }
-            o.excludes += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            o.excludes += text.split(whereSeparator: \.isNewline).map { $0.trimmed }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
         o.oneFileSystem = oneFileSystem
         o.tags = tag.flatMap { $0.split(separator: ",").map(String.init) }
@@ -87,20 +90,16 @@ struct Backup: ParsableCommand {
     }
 
     func backupCommand(_ archiver: Archiver) throws -> BackupResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = paths
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        do { try p.run() } catch { throw RepositoryError.invalidArgument("cannot run \(paths.joined(separator: " ")): \(error)") }
-        let fd = pipe.fileHandleForReading.fileDescriptor
+        let p: Subprocess
+        do { p = try Subprocess(paths) } catch { throw RepositoryError.invalidArgument("\(error)") }
+        let fd = p.output
         let name = stdinFilename == "stdin" ? (URL(fileURLWithPath: paths[0]).lastPathComponent) : stdinFilename
         let result: BackupResult
         do {
             result = try archiver.backupStreamChecked(named: name, fd: fd) {
-                p.waitUntilExit()
-                guard p.terminationStatus == 0 else {
-                    throw RepositoryError.invalidArgument("command `\(paths.joined(separator: " "))` exited with status \(p.terminationStatus): no snapshot was saved")
+                let status = p.wait()
+                guard status == 0 else {
+                    throw RepositoryError.invalidArgument("command `\(paths.joined(separator: " "))` exited with status \(status): no snapshot was saved")
                 }
             }
         } catch {
@@ -125,7 +124,7 @@ struct Backup: ParsableCommand {
         stdout("Read:        \(formatBytes(s.bytesRead)) of \(formatBytes(s.totalBytes)) in \(s.totalFiles) files")
         stdout("Added:       \(formatBytes(s.bytesAdded)) (\(formatBytes(s.bytesStored)) stored)")
         if !r.warnings.isEmpty { stdout("Errors:      \(r.warnings.count) file(s) could not be read") }
-        stdout(String(format: "Duration:    %.2fs", s.durationSeconds))
+        stdout("Duration:    \(fixed(s.durationSeconds, 2))s")
         if let id = r.snapshotID { stdout("snapshot \(id.short) saved") } else { stdout("dry run: nothing written") }
     }
 }

@@ -3,7 +3,10 @@ import CairnCore
 import CairnCrypto
 import CairnFormat
 import CairnRepository
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Key: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage the repository's keys (passwords).",
@@ -141,7 +144,7 @@ struct Cat: ParsableCommand {
             try repo.loadIndex()
             guard let id = ID(hex: try need()) else { throw ValidationError("blob needs a full 64-digit ID") }
             let type: BlobType = repo.hasBlob(.data, id) ? .data : .tree
-            FileHandle.standardOutput.write(Data(try repo.loadBlob(type, id)))
+            try writeAll(1, repo.loadBlob(type, id))
         default: throw ValidationError("unknown kind \(kind): config, snapshot, tree, index, key, pack or blob")
         }
     }

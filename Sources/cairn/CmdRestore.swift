@@ -3,7 +3,10 @@ import CairnCore
 import CairnEngine
 import CairnFormat
 import CairnRepository
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Restore a snapshot (or a path in it) into a folder.")
@@ -69,7 +72,6 @@ struct Dump: ParsableCommand {
             guard root.nodes.count == 1, root.nodes[0].type == .file else { throw ValidationError("give the path of a file in the snapshot") }
             node = root.nodes[0]
         }
-        let out = FileHandle.standardOutput
-        try repo.dump(node) { out.write(Data($0)) }
+        try repo.dump(node) { try writeAll(1, $0) }
     }
 }

@@ -3,7 +3,7 @@ import CairnCore
 import CairnEngine
 import CairnFormat
 import CairnRepository
-import Foundation
+import FoundationEssentials
 
 struct Snapshots: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List snapshots.")
@@ -98,7 +98,7 @@ struct Stats: ParsableCommand {
         stdout("Unique data:          \(formatBytes(s.uniquePlainSize)) in \(s.uniqueBlobs) blobs")
         stdout("Stored (unique data): \(formatBytes(s.uniqueStoredSize))")
         stdout("Repository packs:     \(formatBytes(s.packBytes))")
-        stdout(String(format: "Dedup ratio:          %.2fx", s.dedupRatio))
-        stdout(String(format: "Compression ratio:    %.2fx", s.compressionRatio))
+        stdout("Dedup ratio:          \(fixed(s.dedupRatio, 2))x")
+        stdout("Compression ratio:    \(fixed(s.compressionRatio, 2))x")
     }
 }

@@ -4,7 +4,10 @@ import CairnCore
 import CairnEngine
 import CairnRepository
 import CairnStorage
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Options every repository command takes.
 struct GlobalOptions: ParsableArguments {
@@ -61,7 +64,7 @@ struct GlobalOptions: ParsableArguments {
 
     func emit(json value: some Encodable) throws {
         let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]
-        FileHandle.standardOutput.write(try e.encode(value) + Data([10]))
+        try writeAll(1, try e.encode(value) + [10])
     }
 }
 
@@ -89,20 +92,40 @@ struct FilterOptions: ParsableArguments {
     }
 }
 
-func stderr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
-func stdout(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+func stderr(_ s: String) { try? writeAll(2, (s + "\n").utf8) }
+func stdout(_ s: String) { try? writeAll(1, (s + "\n").utf8) }
 
 func formatBytes(_ n: UInt64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var v = Double(n), i = 0
     while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-    return i == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[i])
+    return i == 0 ? "\(n) B" : fixed(v, 2) + " " + units[i]
 }
 
 func formatDuration(_ s: Double) -> String {
     let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    return t >= 3600 ? "\(t / 3600):\(pad2(t / 60 % 60)):\(pad2(t % 60))" : "\(t / 60):\(pad2(t % 60))"
 }
 
 extension CompressionMode: ExpressibleByArgument {}
 extension OverwritePolicy: ExpressibleByArgument {}
+
+/// `v` with `digits` decimals, rounded half away from zero (what printf's %.Nf gives for
+/// the values printed here), without Foundation's String(format:).
+func fixed(_ v: Double, _ digits: Int) -> String {
+    guard v.isFinite else { return "\(v)" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let r = (abs(v) * scale).rounded()
+    let whole = (r / scale).rounded(.down)
+    var frac = String(Int(r - whole * scale))
+    while frac.count < digits { frac = "0" + frac }
+    return (v < 0 && r != 0 ? "-" : "") + String(Int(whole)) + (digits > 0 ? "." + frac : "")
+}
+
+func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs.
+    var trimmed: String { String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
+}

@@ -1,5 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where the password comes from, in order: CAIRN_PASSWORD, --password-file /
 /// CAIRN_PASSWORD_FILE, --password-command / CAIRN_PASSWORD_COMMAND, a prompt on the terminal.
@@ -12,16 +15,11 @@ enum Password {
             return firstLine(Array(d))
         }
         if let c = command ?? env["CAIRN_PASSWORD_COMMAND"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", c]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw ValidationError("password command exited with status \(p.terminationStatus)") }
-            return firstLine(Array(data))
+            let p = try Subprocess(["/bin/sh", "-c", c])
+            let data = p.readAll()
+            let status = p.wait()
+            guard status == 0 else { throw ValidationError("password command exited with status \(status)") }
+            return firstLine(data)
         }
         guard isatty(0) == 1 || FileManager.default.isReadableFile(atPath: "/dev/tty") else {
             throw ValidationError("no password: set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or use --password-file / --password-command")

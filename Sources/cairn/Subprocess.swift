@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CPosix
+
+/// A child process started with posix_spawnp (PATH is searched), its standard output on a
+/// pipe and its other descriptors inherited. Used for --password-command and
+/// --stdin-from-command; Foundation's Process is not used so the CLI loads only
+/// FoundationEssentials.
+final class Subprocess {
+    let pid: pid_t
+    /// Read end of the child's standard output.
+    let output: Int32
+    private var status: Int32?
+
+    init(_ argv: [String]) throws {
+        precondition(!argv.isEmpty)
+        var fds: [Int32] = [-1, -1]
+        guard cposix_pipe_cloexec(&fds) == 0 else { throw SubprocessError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)   // dup2 clears close-on-exec on fd 1
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var child: pid_t = 0
+        let rc = posix_spawnp(&child, argv[0], &actions, nil, cargs, Glibc.environ)
+        close(fds[1])
+        guard rc == 0 else {
+            close(fds[0])
+            throw SubprocessError("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        output = fds[0]
+    }
+
+    deinit {
+        close(output)
+        if status == nil { kill(pid, SIGTERM); _ = wait() }
+    }
+
+    /// Everything the child writes to standard output, until it closes it.
+    func readAll() -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return out }
+            out.append(contentsOf: buf[0..<n])
+        }
+    }
+
+    /// Waits for the child; its exit status, or 128 + the signal that ended it.
+    @discardableResult
+    func wait() -> Int32 {
+        if let status { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        let low = raw & 0x7f
+        let s = low == 0 ? (raw >> 8) & 0xff : 128 + low
+        status = s
+        return s
+    }
+
+    var isRunning: Bool { status == nil }
+
+    func terminate() { if status == nil { kill(pid, SIGTERM) } }
+}
+
+struct SubprocessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Writes all of `bytes` to a file descriptor (retrying short writes and EINTR); throws
+/// when the descriptor refuses them (a full disk behind `dump > file`, say).
+func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) throws {
+    let array = Array(bytes)
+    try array.withUnsafeBytes { b in
+        var done = 0
+        while done < b.count {
+            let n = Glibc.write(fd, b.baseAddress! + done, b.count - done)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SubprocessError("cannot write to \(fd == 1 ? "standard output" : "descriptor \(fd)"): \(String(cString: strerror(n < 0 ? errno : EIO)))") }
+            done += n
+        }
+    }
+}
