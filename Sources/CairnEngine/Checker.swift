@@ -22,8 +22,12 @@ public struct AffectedPath: Sendable, Codable {
 public struct CheckReport: Sendable, Codable {
     public var damage: [Damage] = []
     public var affected: [AffectedPath] = []
+    /// Paths a repair already marked damaged (flag bit 0): known, not new damage.
+    public var marked: [AffectedPath] = []
     public var hints: [String] = []
     public var packsChecked = 0
+    /// Packs whose every byte was read (all of them with --read-data, a slice with a subset).
+    public var packsRead = 0
     public var blobsChecked = 0
     public var bytesRead: UInt64 = 0
     public var snapshots = 0
@@ -31,8 +35,63 @@ public struct CheckReport: Sendable, Codable {
     public var healthy: Bool { damage.isEmpty }
 }
 
-/// Verifies that config, keys, index, pack headers and snapshots agree; with `readData`, also
-/// reads every pack, checks its SHA-256 name and authenticates and re-hashes every blob.
+/// What `check` reads.
+public struct CheckOptions: Sendable {
+    public enum DataSubset: Sendable, Equatable {
+        /// Pack headers only (structure).
+        case none
+        /// Every pack, whole.
+        case all
+        /// Packs whose name's first four bytes (big-endian) modulo `of` equal `n - 1`: the
+        /// same slice every time, so n = 1...of in turn read the whole repository.
+        case slice(n: Int, of: Int)
+        /// A random choice of packs: this fraction of them (0...1], at least one.
+        case fraction(Double)
+        /// A random choice of packs totalling at least this many bytes.
+        case bytes(UInt64)
+    }
+    public var readData: DataSubset = .none
+    /// Only these snapshots: their trees are walked and every pack holding a blob they need is
+    /// read whole; other packs are not looked at.
+    public var snapshots: [ID]? = nil
+    public var random: any RandomSource = SystemRandom()
+    public init(readData: DataSubset = .none, snapshots: [ID]? = nil) { self.readData = readData; self.snapshots = snapshots }
+
+    /// Parses `N/M`, `P%` or a size (`500M`, `2G`, bytes).
+    public static func parseSubset(_ s: String) throws -> DataSubset {
+        if let slash = s.firstIndex(of: "/") {
+            guard let n = Int(s[..<slash]), let m = Int(s[s.index(after: slash)...]), m >= 1, n >= 1, n <= m else {
+                throw RepositoryError.invalidArgument("--read-data-subset \(s): N/M needs 1 <= N <= M")
+            }
+            return .slice(n: n, of: m)
+        }
+        if s.hasSuffix("%") {
+            guard let p = Double(s.dropLast()), p > 0, p <= 100 else {
+                throw RepositoryError.invalidArgument("--read-data-subset \(s): a percentage must be in (0, 100]")
+            }
+            return .fraction(p / 100)
+        }
+        guard let size = parseSize(s), size > 0 else {
+            throw RepositoryError.invalidArgument("--read-data-subset \(s): give N/M, a percentage (5%) or a size (500M, 2G)")
+        }
+        return .bytes(size)
+    }
+
+    /// `123`, `10K`, `500M`, `2G`, `1T` (binary multiples; a trailing `B`/`iB` is accepted).
+    public static func parseSize(_ s: String) -> UInt64? {
+        var t = s.uppercased()
+        if t.hasSuffix("IB") { t.removeLast(2) } else if t.hasSuffix("B") { t.removeLast() }
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var mult: UInt64 = 1
+        if let u = t.last, let m = units[u] { mult = m; t.removeLast() }
+        guard let v = Double(t), v >= 0, v * Double(mult) < 1.8e19 else { return nil }
+        return UInt64(v * Double(mult))
+    }
+}
+
+/// Verifies that config, keys, index, pack headers and snapshots agree; with a data subset,
+/// also reads those packs whole, checks their SHA-256 names and authenticates and re-hashes
+/// every blob in them.
 public final class Checker {
     let repo: Repository
     public let progress: OperationProgress
@@ -44,15 +103,29 @@ public final class Checker {
     func damage(_ kind: String, _ id: String, _ msg: String) { report.damage.append(Damage(kind: kind, id: id, message: msg)) }
 
     public func run(readData: Bool) throws -> CheckReport {
+        try run(CheckOptions(readData: readData ? .all : .none))
+    }
+
+    public func run(_ options: CheckOptions) throws -> CheckReport {
         for k in try repo.backend.list(.key) {
-            do { _ = try KeyFile.decode(try repo.backend.read(.key, k.name)) }
-            catch { damage("key", k.name, "\(error)") }
+            do {
+                let bytes = try repo.backend.read(.key, k.name)
+                if SHA256.hash(bytes).hex != k.name { throw RepositoryError.damaged("content does not match its SHA-256 name") }
+                _ = try KeyFile.decode(bytes)
+            } catch { damage("key", k.name, "\(error)") }
+        }
+        var listedBy: [ID: [ID: [BlobEntry]]] = [:]   // index file → pack → entries
+        let load = try repo.loadIndex { name, file in
+            for p in file.packs { listedBy[name, default: [:]][p.id, default: []].append(contentsOf: p.blobs) }
+        }
+        for (id, e) in load.bad { damage("index", id.hex, "\(e)") }
+        if !load.superseded.isEmpty {
+            report.hints.append("\(load.superseded.count) index file(s) superseded by another (left by an interrupted repair); ignored, `cairn repair index` deletes them")
         }
         var listed: [ID: [BlobEntry]] = [:]
-        let bad = try repo.loadIndex { _, file in
-            for p in file.packs { listed[p.id, default: []].append(contentsOf: p.blobs) }
+        for (name, packs) in listedBy where !load.superseded.contains(name) {
+            for (p, e) in packs { listed[p, default: []].append(contentsOf: e) }
         }
-        for (id, e) in bad { damage("index", id.hex, "\(e)") }
         let indexed = listed.mapValues { Array(Set($0)) }
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
         for (pack, blobs) in indexed where stored[pack] == nil {
@@ -63,34 +136,101 @@ public final class Checker {
         if !unindexed.isEmpty {
             report.hints.append("\(unindexed.count) pack(s) not in any index (left by an interrupted backup; the next backup indexes and reuses them)")
         }
-        // Pack headers against the index, or whole packs with --read-data, in parallel.
-        let work = indexed.sorted(by: { $0.key < $1.key }).compactMap { p in stored[p.key].map { (p.key, $0, p.value) } }
+        var work = indexed.sorted(by: { $0.key < $1.key }).compactMap { p in stored[p.key].map { (p.key, $0, p.value) } }
+        var readWhole: Set<ID>
+        if let only = options.snapshots {
+            // Only the packs the chosen snapshots need, each read whole.
+            let needed = try neededBlobs(only)
+            var packs = Set<ID>()
+            for (t, ids) in [(BlobType.tree, needed.trees), (.data, needed.data)] {
+                for id in ids { if let loc = repo.lookup(t, id) { packs.insert(loc.pack) } }
+            }
+            work = work.filter { packs.contains($0.0) }
+            readWhole = packs
+        } else {
+            readWhole = Self.choose(options.readData, packs: work.map { ($0.0, $0.1) }, random: options.random)
+        }
+        // Pack headers against the index, or whole packs, in parallel.
         let repo = self.repo, progress = self.progress
         let verdicts = Locked([PackVerdict]())
-        DispatchQueue.concurrentPerform(iterations: work.count) { i in
+        let whole = readWhole, jobs = work
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
             if Cancellation.requested { return }
-            let (pack, size, blobs) = work[i]
+            let (pack, size, blobs) = jobs[i]
             progress.update { $0.files += 1; $0.current = pack.short }
-            let v = readData ? PackVerdict.readData(repo, pack, size: size, indexed: blobs)
-                             : PackVerdict.header(repo, pack, size: size, indexed: blobs)
+            let v = whole.contains(pack) ? PackVerdict.readData(repo, pack, size: size, indexed: blobs)
+                                         : PackVerdict.header(repo, pack, size: size, indexed: blobs)
             progress.addBytes(Int(v.bytes))
             verdicts.withLock { $0.append(v) }
         }
         if Cancellation.requested { throw RepositoryError.interrupted }
         for v in verdicts.withLock({ $0 }).sorted(by: { $0.pack < $1.pack }) {
             report.packsChecked += 1
+            if whole.contains(v.pack) { report.packsRead += 1 }
             report.blobsChecked += v.blobs
             report.bytesRead += v.bytes
             report.damage += v.damage
             badBlobs.formUnion(v.bad)
         }
-        try checkSnapshots()
+        try checkSnapshots(only: options.snapshots)
         return report
     }
 
-    func checkSnapshots() throws {
-        let (snaps, bad) = try repo.snapshots()
-        for (id, e) in bad { damage("snapshot", id.hex, "\(e)") }
+    /// The packs a data subset reads whole.
+    static func choose(_ subset: CheckOptions.DataSubset, packs: [(ID, UInt64)], random: any RandomSource) -> Set<ID> {
+        switch subset {
+        case .none: return []
+        case .all: return Set(packs.map(\.0))
+        case .slice(let n, let m):
+            return Set(packs.filter { p in
+                let b = p.0.bytes
+                let v = UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3])
+                return Int(v % UInt32(m)) == n - 1
+            }.map(\.0))
+        case .fraction(let f):
+            guard !packs.isEmpty else { return [] }
+            let want = max(1, Int((Double(packs.count) * f).rounded(.up)))
+            return Set(shuffled(packs, random).prefix(want).map(\.0))
+        case .bytes(let total):
+            var chosen = Set<ID>(), sum: UInt64 = 0
+            for p in shuffled(packs, random) where sum < total { chosen.insert(p.0); sum += p.1 }
+            return chosen
+        }
+    }
+
+    static func shuffled<T>(_ a: [T], _ random: any RandomSource) -> [T] {
+        var a = a
+        guard a.count > 1 else { return a }
+        for i in stride(from: a.count - 1, to: 0, by: -1) {
+            let r = random.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            a.swapAt(i, Int(r % UInt64(i + 1)))
+        }
+        return a
+    }
+
+    /// Every tree and data blob the given snapshots reference (as far as their trees load).
+    func neededBlobs(_ snapshots: [ID]) throws -> (trees: Set<ID>, data: Set<ID>) {
+        var trees = Set<ID>(), data = Set<ID>()
+        func visit(_ id: ID) {
+            guard trees.insert(id).inserted, let tree = try? repo.loadTree(id) else { return }
+            for n in tree.nodes {
+                switch n.content {
+                case .chunks(let ids): data.formUnion(ids)
+                case .subtree(let sub): visit(sub)
+                case .none: break
+                }
+            }
+        }
+        for sid in snapshots {
+            if let root = try repo.loadSnapshot(sid).treeID { visit(root) }
+        }
+        return (trees, data)
+    }
+
+    func checkSnapshots(only: [ID]?) throws {
+        let (all, bad) = try repo.snapshots()
+        let snaps = only.map { ids in all.filter { ids.contains($0.0) } } ?? all
+        for (id, e) in bad where only?.contains(id) ?? true { damage("snapshot", id.hex, "\(e)") }
         report.snapshots = snaps.count
         var treeOK: [ID: Bool] = [:]   // tree ID → whole subtree restores
         for (sid, snap) in snaps {
@@ -117,6 +257,7 @@ public final class Checker {
         var ok = true
         for n in tree.nodes {
             let p = path + "/" + n.nameString
+            if n.flags & 1 != 0 { report.marked.append(AffectedPath(snapshot: snapshot.hex, path: p, blobs: [])) }
             switch n.content {
             case .chunks(let ids):
                 let missing = ids.filter { badBlobs.contains($0) || !repo.hasBlob(.data, $0) }

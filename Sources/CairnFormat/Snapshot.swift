@@ -53,12 +53,14 @@ public struct Snapshot: Sendable, Codable, Equatable {
     public var gid: UInt32
     public var tags: [String]
     public var parent: String?
+    /// Set by `repair snapshots`: the ID of the snapshot this one replaces.
+    public var original: String?
     public var excludes: [String]
     public var programVersion: String
     public var summary: Summary
 
     enum CodingKeys: String, CodingKey {
-        case version, time, tree, paths, hostname, username, uid, gid, tags, parent, excludes
+        case version, time, tree, paths, hostname, username, uid, gid, tags, parent, original, excludes
         case programVersion = "program_version", summary
     }
 
@@ -86,6 +88,7 @@ public struct Snapshot: Sendable, Codable, Equatable {
         guard s.treeID != nil else { throw FormatError.invalid("snapshot tree is not an ID") }
         guard Timestamp.parse(s.time) != nil else { throw FormatError.invalid("snapshot time \(s.time) is not RFC 3339") }
         if let p = s.parent, ID(hex: p) == nil { throw FormatError.invalid("snapshot parent is not an ID") }
+        if let o = s.original, ID(hex: o) == nil { throw FormatError.invalid("snapshot original is not an ID") }
         return s
     }
 }

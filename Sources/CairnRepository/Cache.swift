@@ -60,7 +60,7 @@ public final class Cache: Sendable {
         db.withLock { try? $0.run("INSERT OR REPLACE INTO files (type, name, bytes) VALUES (?, ?, ?)", [.text(type.rawValue), .text(name.hex), .blob(bytes)]) }
     }
 
-    func dropFile(_ type: FileType, _ name: ID) {
+    public func dropFile(_ type: FileType, _ name: ID) {
         db.withLock { try? $0.run("DELETE FROM files WHERE type=? AND name=?", [.text(type.rawValue), .text(name.hex)]) }
     }
 

@@ -165,25 +165,45 @@ public final class Repository: Sendable {
 
     // MARK: index
 
-    /// Loads every index file into memory. Returns the files that could not be read.
+    /// What loading the index found besides the blobs.
+    public struct IndexLoad: Sendable {
+        /// Index files that could not be read or decoded.
+        public var bad: [(ID, Error)] = []
+        /// Index files present in the store but named in another file's `supersedes` (left by an
+        /// interrupted rewrite): their content is not in the in-memory index.
+        public var superseded: Set<ID> = []
+    }
+
+    /// Loads every index file into memory, ignoring files another file supersedes (§9).
+    /// `visit` sees each decoded file with full IDs (the in-memory table keeps prefixes),
+    /// superseded ones included: callers filter with the result's `superseded`.
     @discardableResult
-    /// `visit` sees each decoded file (with full IDs; the in-memory table keeps prefixes), so
-    /// `check` needs no second pass over the index files.
-    public func loadIndex(visit: ((ID, IndexFile) -> Void)? = nil) throws -> [(ID, Error)] {
+    public func loadIndex(visit: ((ID, IndexFile) -> Void)? = nil) throws -> IndexLoad {
         var idx = BlobIndex()
-        var bad: [(ID, Error)] = []
+        var result = IndexLoad()
+        var supersededByOthers = Set<ID>()
         let names = try list(.index)
         cache?.retain(.index, only: Set(names))
         for name in names {
             do {
                 let file = try IndexFile.decode(try loadFile(.index, name))
                 idx.addBulk(file)
+                for s in file.supersedes where s != name { supersededByOthers.insert(s) }
                 visit?(name, file)
-            } catch { bad.append((name, error)) }
+            } catch { result.bad.append((name, error)) }
+        }
+        result.superseded = supersededByOthers.intersection(names)
+        if !result.superseded.isEmpty {
+            // Rare: a rewrite was interrupted before deleting the old files. Build the table
+            // again from the live files only, so blobs of deleted packs are not listed.
+            idx = BlobIndex()
+            for name in names where !result.superseded.contains(name) {
+                if let file = try? IndexFile.decode(try loadFile(.index, name)) { idx.addBulk(file) }
+            }
         }
         idx.finishBulkLoad()
         indexState.withLock { $0 = idx }
-        return bad
+        return result
     }
 
     public var index: BlobIndex { indexState.withLock { $0 } }

@@ -11,7 +11,7 @@ import Glibc
 
 /// Exit codes (README "Exit codes").
 enum ExitCode: Int32 {
-    case ok = 0, fatal = 1, incomplete = 3, noRepository = 10, lockFailed = 11, wrongPassword = 12, interrupted = 130
+    case ok = 0, fatal = 1, damaged = 2, incomplete = 3, noRepository = 10, lockFailed = 11, wrongPassword = 12, interrupted = 130
 }
 
 /// Thrown by commands that finished but must exit non-zero (message already printed).
@@ -24,7 +24,7 @@ struct Cairn: ParsableCommand {
         abstract: "Deduplicating, encrypted, verifiable backups.",
         version: Repository.programVersion,
         subcommands: [Init.self, Backup.self, Restore.self, Snapshots.self, Ls.self, Dump.self, Stats.self,
-                      Check.self, Cat.self, Key.self, Unlock.self])
+                      Check.self, Repair.self, Cat.self, Key.self, Unlock.self])
 
     static func main() {
         // One malloc arena per worker thread would keep freed blob buffers resident in each;

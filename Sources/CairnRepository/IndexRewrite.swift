@@ -1,0 +1,72 @@
+import CairnCore
+import CairnFormat
+import CairnStorage
+
+/// Replacing the whole index (repair and, later, prune): new index files are written first,
+/// the last of them names every old file in `supersedes`, and only then are the old files
+/// deleted. A crash before the last new file leaves old and new files side by side (their
+/// union is the same index, or a superset); a crash after it leaves superseded files that
+/// readers ignore and the next rewrite deletes (format-spec §9).
+extension Repository {
+    /// Packs per index file written by a rewrite (about 13 KB of entries per full pack).
+    static let packsPerIndexFile = 256
+
+    /// Writes index files listing exactly `packs`, superseding `old`, then deletes `old`.
+    /// Returns the names of the new files. The in-memory index is replaced by `packs`.
+    @discardableResult
+    public func rewriteIndex(_ packs: [IndexFile.Pack], replacing old: [ID]) throws -> [ID] {
+        var groups: [[IndexFile.Pack]] = stride(from: 0, to: packs.count, by: Self.packsPerIndexFile).map {
+            Array(packs[$0..<min($0 + Self.packsPerIndexFile, packs.count)])
+        }
+        if groups.isEmpty { groups = [[]] }   // an empty index still supersedes the old files
+        var written: [ID] = []
+        for (i, g) in groups.enumerated() {
+            let last = i == groups.count - 1
+            let file = IndexFile(supersedes: last ? old.sorted() : [], packs: g)
+            written.append(try saveFile(.index, file.encode()))
+        }
+        let keep = Set(written)
+        for name in old where !keep.contains(name) {
+            do { try backend.delete(.index, name.hex) } catch StorageError.notFound {}
+            cache?.dropFile(.index, name)
+        }
+        useIndex(packs)
+        return written
+    }
+
+    /// Replaces the in-memory index by exactly these packs (nothing is written).
+    public func useIndex(_ packs: [IndexFile.Pack]) {
+        var idx = BlobIndex()
+        idx.addBulk(IndexFile(packs: packs))
+        idx.finishBulkLoad()
+        indexState.withLock { $0 = idx }
+    }
+
+    /// Every pack the index lists, with full blob entries, read from the index files (not
+    /// from the in-memory table, which keeps ID prefixes only). Superseded files are skipped;
+    /// `files` are the names of the files read (including undecodable ones, so a rewrite
+    /// replaces them too).
+    public func indexedPacks() throws -> (packs: [ID: [BlobEntry]], files: [ID], bad: [(ID, Error)]) {
+        var byPack: [ID: [BlobEntry]] = [:]
+        var files: [ID] = []
+        let load = try loadIndex { name, file in
+            files.append(name)
+            for p in file.packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
+        }
+        var skip = Set<ID>()
+        for name in load.superseded { skip.insert(name) }
+        if !skip.isEmpty {   // rare (a rewrite was interrupted): read the live files again
+            byPack = [:]
+            for name in files where !skip.contains(name) {
+                guard let file = try? IndexFile.decode(try loadFile(.index, name)) else { continue }
+                for p in file.packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
+            }
+        }
+        for (id, _) in load.bad { files.append(id) }
+        let dedup = byPack.mapValues { entries in
+            var seen = Set<BlobEntry>()
+            return entries.filter { seen.insert($0).inserted }.sorted { $0.offset < $1.offset }
+        }
+        return (dedup, files, load.bad)
+    }
+}
