@@ -16,8 +16,10 @@ extension Repairer {
         public var rewritten: [Rewritten] = []
         /// Snapshots that needed nothing.
         public var intact = 0
-        /// Snapshot files that could not be read at all (left in place).
+        /// Snapshot files that could not be read at all (left in place unless removed).
         public var unreadable: [String] = []
+        /// Unreadable snapshot files deleted (with removeUnreadable).
+        public var removed: [String] = []
         /// Blobs copied from the --from repository instead of being given up.
         public var fetched = 0
         public var dryRun = false
@@ -30,7 +32,11 @@ extension Repairer {
     /// it instead. The new snapshot is written first (tagged `repaired`, `original` naming the
     /// old one), then the old one is deleted. Run `repair packs` first so damaged blobs are no
     /// longer indexed.
-    public func repairSnapshots(_ only: [ID]? = nil, from source: Repository? = nil, dryRun: Bool = false) throws -> SnapshotResult {
+    ///
+    /// With `removeUnreadable`, snapshot files that do not match their name or do not
+    /// authenticate (garbage to every key holder; not files the store failed to read) are deleted.
+    public func repairSnapshots(_ only: [ID]? = nil, from source: Repository? = nil, dryRun: Bool = false,
+                                removeUnreadable: Bool = false) throws -> SnapshotResult {
         if let source {
             let probe: [UInt8] = Array("cairn blob-id key probe".utf8)
             guard source.blobID(probe) == repo.blobID(probe) else {
@@ -39,7 +45,15 @@ extension Repairer {
         }
         var result = SnapshotResult(dryRun: dryRun)
         let (all, bad) = try repo.snapshots()
-        result.unreadable = bad.filter { only?.contains($0.0) ?? true }.map(\.0.hex)
+        let unreadable = bad.filter { only?.contains($0.0) ?? true }
+        result.unreadable = unreadable.map(\.0.hex)
+        if removeUnreadable && !dryRun {
+            for (id, error) in unreadable where !(error is StorageError) {
+                do { try repo.backend.delete(.snapshot, id.hex) } catch StorageError.notFound {}
+                repo.cache?.dropFile(.snapshot, id)
+                result.removed.append(id.hex)
+            }
+        }
         let snaps = only.map { ids in all.filter { ids.contains($0.0) } } ?? all
         var rewriter = TreeRewriter(repo: repo, source: source, dryRun: dryRun)
         for (sid, snap) in snaps {

@@ -89,16 +89,25 @@ public final class Repository: Sendable {
         let keys = try backend.list(.key).sorted { $0.name < $1.name }
         var lastError: Error?
         for k in keys {
+            let master: MasterKey
             do {
                 let file = try KeyFile.decode(try backend.read(.key, k.name))
-                let master = try file.open(password: password)
-                let config = try Config.decode(try Envelope.open(sealedConfig, type: .config, key: master))
-                return Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression)
+                master = try file.open(password: password)
             } catch FormatError.authenticationFailed {
                 continue
             } catch {
                 lastError = error
+                continue
             }
+            // The password opened a key: a config that does not open now is damaged, not a
+            // wrong password.
+            let config: Config
+            do { config = try Config.decode(try Envelope.open(sealedConfig, type: .config, key: master)) }
+            catch let e as FormatError {
+                if case .unsupportedVersion = e { throw e }
+                throw RepositoryError.damaged("the config file does not open with the repository's key (\(e)); it is the one file without a copy: restore it from a copy of the repository")
+            }
+            return Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression)
         }
         if let lastError, case FormatError.unsupportedVersion = lastError { throw lastError }
         throw RepositoryError.wrongPassword

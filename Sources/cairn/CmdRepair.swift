@@ -90,6 +90,8 @@ struct RepairSnapshots: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Only show what would be rewritten.") var dryRun = false
     @Option(name: .customLong("from"), help: ArgumentHelp("A copy of this repository to take missing blobs from (same password).", valueName: "path"))
     var from: String?
+    @Flag(name: .customLong("remove-unreadable"), help: "Delete snapshot files that do not authenticate or match their name (nothing can read them).")
+    var removeUnreadable = false
     @Argument(help: "Snapshots to repair (default: all).") var snapshots: [String] = []
 
     func run() throws {
@@ -103,10 +105,12 @@ struct RepairSnapshots: ParsableCommand {
         let r = try global.withExclusive("repair snapshots") { repo, progress in
             try repo.loadIndex()
             let ids = snapshots.isEmpty ? nil : try snapshots.map { try repo.resolveSnapshot($0).0 }
-            return try Repairer(repository: repo, progress: progress).repairSnapshots(ids, from: source, dryRun: dryRun)
+            return try Repairer(repository: repo, progress: progress).repairSnapshots(ids, from: source, dryRun: dryRun, removeUnreadable: removeUnreadable)
         }
         if global.json { try global.emit(json: r); return }
-        for u in r.unreadable { stdout("snapshot \(u.prefix(8)): unreadable, left in place") }
+        for u in r.unreadable {
+            stdout("snapshot \(u.prefix(8)): unreadable, \(r.removed.contains(u) ? "deleted" : "left in place (--remove-unreadable deletes it)")")
+        }
         for s in r.rewritten {
             stdout("snapshot \(s.original.prefix(8))\(s.replacement.map { " -> \($0.prefix(8))" } ?? " (would be rewritten)"):")
             for p in s.damagedPaths { stdout("  damaged: \(p)") }
