@@ -1,6 +1,3 @@
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
 #include <sys/xattr.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -8,6 +5,10 @@
 #include <sys/wait.h>
 #include <malloc.h>
 #include <unistd.h>
+
+// glibc declares pipe2 only under _GNU_SOURCE, and defining that here would make this module's
+// view of the C headers differ from Glibc's (clang then rejects the two modules' fd_set).
+extern int pipe2(int pipefd[2], int flags);
 
 /// pipe2(fds, O_CLOEXEC): both ends close on exec, set atomically.
 static inline int cposix_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

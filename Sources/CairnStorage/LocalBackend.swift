@@ -138,8 +138,16 @@ public struct LocalBackend: Backend {
         let rnd = UInt64.random(in: 0...UInt64.max)
         let tmp = dir + "/" + Self.tempPrefix + name + "-" + String(rnd, radix: 16)
         do {
-            let fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate],
+            let fd: FileDescriptor
+            do {
+                fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate],
                                              permissions: [.ownerRead, .ownerWrite])
+            } catch Errno.noSuchFileOrDirectory where type != .config {
+                // The folder is gone (someone deleted index/ or data/xx): make it again.
+                try recreateFolder(dir)
+                fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate],
+                                             permissions: [.ownerRead, .ownerWrite])
+            }
             do {
                 _ = try bytes.withUnsafeBytes { try fd.writeAll($0) }
                 guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
@@ -152,6 +160,14 @@ public struct LocalBackend: Backend {
         } catch let e as Errno {
             throw Self.error(e, "write \(final)")
         }
+    }
+
+    /// Creates a missing folder of the layout (and its parents) durably, so a repository whose
+    /// index/ or data/xx folder was deleted can be written to (and repaired) again.
+    func recreateFolder(_ dir: String) throws {
+        guard dir.hasPrefix(root + "/") else { throw Errno.noSuchFileOrDirectory }
+        try mkdirs(dir)
+        try Self.syncFolder(String(dir[..<dir.lastIndex(of: "/")!]))
     }
 
     static func syncFolder(_ dir: String) throws {

@@ -37,7 +37,11 @@ extension LocalBackend: SpoolingBackend {
     public func createSpool(_ type: FileType) throws -> SpoolFile {
         let dir = type == .pack ? root + "/data" : folder(type)
         let path = dir + "/" + Self.tempPrefix + "spool-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            do { try recreateFolder(dir) } catch { throw Self.error(errno, "create \(dir)") }
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        }
         guard fd >= 0 else { throw Self.error(errno, "create \(path)") }
         return SpoolFile(fd: fd, path: path)
     }
@@ -46,7 +50,13 @@ extension LocalBackend: SpoolingBackend {
         let final = path(type, name)
         guard fsync(spool.fd) == 0 else { let e = errno; discard(spool); throw Self.error(e, "fsync \(spool.path)") }
         close(spool.fd)
-        guard rename(spool.path, final) == 0 else { let e = errno; unlink(spool.path); throw Self.error(e, "rename to \(final)") }
+        let folder = String(final[..<final.lastIndex(of: "/")!])
+        if rename(spool.path, final) != 0 {
+            let e = errno
+            guard e == ENOENT, (try? recreateFolder(folder)) != nil, rename(spool.path, final) == 0 else {
+                unlink(spool.path); throw Self.error(e, "rename to \(final)")
+            }
+        }
         do { try Self.syncFolder(String(final[..<final.lastIndex(of: "/")!])) } catch { throw Self.error(errno, "fsync folder of \(final)") }
     }
 

@@ -69,7 +69,8 @@ struct Cairn: ParsableCommand {
         }
         guard !leading.isEmpty, i < args.count else { return args }
         var rest = Array(args[i...])
-        let insertAt = rest.first == "key" && rest.count > 1 && !rest[1].hasPrefix("-") ? 2 : 1
+        let groups: Set<String> = ["key", "repair"]   // commands whose subcommand comes next
+        let insertAt = groups.contains(rest[0]) && rest.count > 1 && !rest[1].hasPrefix("-") ? 2 : 1
         rest.insert(contentsOf: leading, at: insertAt)
         return rest
     }
