@@ -13,8 +13,16 @@ public struct Timestamp: Hashable, Comparable, Sendable {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
     }
-    public var seconds: Int64 { nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000 }
-    public var subsecondNanos: Int64 { nanoseconds - seconds * 1_000_000_000 }
+    /// Floor division, so times before 1970 keep a non-negative sub-second part. Defined for
+    /// every Int64 (a tree may hold any value).
+    public var seconds: Int64 {
+        let (q, r) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return r < 0 ? q - 1 : q
+    }
+    public var subsecondNanos: Int64 {
+        let r = nanoseconds % 1_000_000_000
+        return r < 0 ? r + 1_000_000_000 : r
+    }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
 
     /// RFC 3339 in UTC with nanoseconds: 2026-11-21T21:46:19.123456789Z.

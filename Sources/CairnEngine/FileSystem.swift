@@ -18,6 +18,38 @@ enum FS {
 
     static func string(_ p: PathBytes) -> String { String(decoding: p, as: UTF8.self) }
 
+    /// A path for messages: valid UTF-8 is kept, except that control characters, bytes that
+    /// are not UTF-8 and backslashes are shown as \xNN (\u{NNNN} for non-ASCII controls), so a
+    /// name can neither hide nor drive the terminal.
+    static func shown(_ p: PathBytes) -> String {
+        if p.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x5c }) { return String(decoding: p, as: UTF8.self) }
+        func hex(_ v: UInt32, _ width: Int) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        var out = ""
+        var i = 0
+        while i < p.count {
+            let b = p[i]
+            if b < 0x80 {
+                if b < 0x20 || b == 0x7f || b == 0x5c { out += "\\x" + hex(UInt32(b), 2) } else { out.unicodeScalars.append(Unicode.Scalar(b)) }
+                i += 1; continue
+            }
+            let n = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
+            if n > 1, i + n <= p.count, let s = String(validating: p[i..<i + n], as: UTF8.self), let c = s.unicodeScalars.first {
+                if c.properties.generalCategory == .control || c.properties.generalCategory == .format {
+                    out += "\\u{" + hex(c.value, 4) + "}"
+                } else {
+                    out += s
+                }
+                i += n
+            } else {
+                out += "\\x" + hex(UInt32(b), 2); i += 1
+            }
+        }
+        return out
+    }
+
     static func withCString<T>(_ p: PathBytes, _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
         try (p + [0]).withUnsafeBufferPointer { b in
             try b.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }

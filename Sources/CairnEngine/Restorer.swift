@@ -29,16 +29,38 @@ public struct RestoreResult: Sendable {
 
 /// Writes a tree into a target folder.
 ///
-/// Every file system call is relative to an open folder descriptor and refuses to follow
-/// symlinks (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW), and every name is checked (no "/", NUL, "."
-/// or ".."), so nothing is ever written outside the target, whatever the tree says.
+/// The tree may come from a damaged or hostile repository, so nothing in it is trusted
+/// (format-spec §10.3):
+/// - every name is checked (not empty, ".", "..", no "/" or NUL); unsafe entries are skipped
+///   with a warning;
+/// - every file system call is relative to an open folder descriptor and never follows a
+///   symlink (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW): a symlink in the way of a folder or file is
+///   replaced (or, with `--overwrite never`, left alone), never written through;
+/// - hard links are made only to files this run created, through folders opened the same way,
+///   and checked to be that file afterwards;
+/// - devices are created only by root; a tree that contains itself, or is nested deeper than
+///   `maxDepth`, is cut there;
+/// - a file's content and length are what its chunks give; the recorded size is only compared.
 /// All-zero chunks become holes. Folder times are set after their content.
 public final class Restorer {
     let repo: Repository
     let options: RestoreOptions
     public let progress: OperationProgress
-    let isRoot = geteuid() == 0
-    var hardlinks: [String: PathBytes] = [:]   // "dev:inode" → path relative to the target
+    /// Devices are restored only by root. Internal and settable for tests.
+    var isRoot = geteuid() == 0
+    /// The first restored file of each hard link group ("dev:inode").
+    var hardlinks: [String: LinkedFile] = [:]
+    struct LinkedFile {
+        var rel: PathBytes      // path relative to the target, "/"-separated safe names
+        var device: UInt64      // of the file created (st_dev, st_ino)
+        var inode: UInt64
+        var chunks: [ID]
+    }
+    /// Trees on the path being restored (a tree that contains itself is a cycle).
+    var ancestors = Set<ID>()
+    /// Deeper than any path the archiver can back up (PATH_MAX), shallow enough for the stack.
+    static let maxDepth = 2048
+    var depth = 0
     var result = RestoreResult()
     var pending: [PendingFile] = []
     let includes: ExcludeMatcher
@@ -62,8 +84,10 @@ public final class Restorer {
         defer { for f in pending { close(f.fd) }; pending = [] }
         if node.type == .directory, let sub = node.subtree {
             try restoreTree(sub, dirFD: rootFD, rel: [], display: displayPath)
+        } else if !Node.isSafeName(node.name) {
+            warn(unsafeName(node.name, in: displayPath))
         } else {
-            try restoreNode(node, dirFD: rootFD, rel: [], display: FS.join(displayPath, node.name))
+            try restoreNode(node, dirFD: rootFD, rel: node.name, display: displayPath.isEmpty ? node.name : displayPath)
         }
         try flushWindow()
         return result
@@ -77,14 +101,28 @@ public final class Restorer {
 
     func warn(_ s: String) { result.warnings.append(s); progress.update { $0.errors += 1 } }
 
+    /// A path for messages (escaped, see FS.shown); the target itself is ".".
+    func shown(_ display: PathBytes) -> String { display.isEmpty ? "." : FS.shown(display) }
+    func errnoText() -> String { String(cString: strerror(errno)) }
+
+    func unsafeName(_ name: PathBytes, in display: PathBytes) -> String {
+        "\(shown(display)): skipping entry with unsafe name \"\(FS.shown(name))\" (empty, \".\", \"..\", or containing \"/\" or NUL)"
+    }
+
     func restoreTree(_ id: ID, dirFD: Int32, rel: PathBytes, display: PathBytes) throws {
+        guard !ancestors.contains(id) else {
+            warn("\(shown(display)): tree \(id.short) contains itself (a cycle): nothing below this folder is restored"); return
+        }
+        guard depth < Self.maxDepth else {
+            warn("\(shown(display)): folders nested deeper than \(Self.maxDepth) levels: nothing below this folder is restored"); return
+        }
         let tree: Tree
-        do { tree = try repo.loadTree(id) } catch { warn("tree \(id.short) at \(FS.string(display)): \(error)"); return }
+        do { tree = try repo.loadTree(id) } catch { warn("tree \(id.short) at \(shown(display)): \(error)"); return }
+        ancestors.insert(id); depth += 1
+        defer { ancestors.remove(id); depth -= 1 }
         for node in tree.nodes {
             if Cancellation.requested { throw RepositoryError.interrupted }
-            guard Node.isSafeName(node.name) else {
-                warn("refusing unsafe name \(String(reflecting: node.nameString)) in \(FS.string(display))"); continue
-            }
+            guard Node.isSafeName(node.name) else { warn(unsafeName(node.name, in: display)); continue }
             let d = FS.join(display, node.name)
             guard wanted(d, node) else { continue }
             try restoreNode(node, dirFD: dirFD, rel: FS.join(rel, node.name), display: d)
@@ -95,35 +133,64 @@ public final class Restorer {
         let name = node.name
         switch node.type {
         case .directory:
-            let created = FS.withCString(name) { mkdirat(dirFD, $0, 0o700) } == 0
-            if !created && errno != EEXIST { warn("mkdir \(FS.string(display)): \(String(cString: strerror(errno)))"); return }
-            let fd = FS.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            guard fd >= 0 else { warn("open \(FS.string(display)): \(String(cString: strerror(errno))) (not a folder, or a symlink: not followed)"); return }
+            guard let fd = openFolder(node, dirFD: dirFD, display: display) else { return }
             defer { close(fd) }
             if let sub = node.subtree { try restoreTree(sub, dirFD: fd, rel: rel, display: display) }
             result.dirs += 1
             progress.update { $0.dirs += 1 }
-            applyMetadata(node, fd: fd, dirFD: dirFD)
+            applyMetadata(node, fd: fd, dirFD: dirFD, display: display)
         case .file:
             try restoreFile(node, dirFD: dirFD, rel: rel, display: display)
         case .symlink:
+            // The target is data: stored as given (absolute or with "..") and never followed here.
+            guard !node.linkTarget.isEmpty, !node.linkTarget.contains(0) else {
+                warn("\(shown(display)): skipping symlink with an empty target or a NUL in it: \"\(FS.shown(node.linkTarget))\""); return
+            }
             if !prepareReplace(node, dirFD: dirFD, display: display) { return }
             guard FS.withCString(node.linkTarget, { t in FS.withCString(name) { symlinkat(t, dirFD, $0) } }) == 0 else {
-                warn("symlink \(FS.string(display)): \(String(cString: strerror(errno)))"); return
+                warn("symlink \(shown(display)): \(errnoText())"); return
             }
-            applyMetadata(node, fd: -1, dirFD: dirFD)
+            applyMetadata(node, fd: -1, dirFD: dirFD, display: display)
             result.files += 1
         case .fifo, .charDevice, .blockDevice, .socket:
-            if node.type == .socket { return }
-            if node.type != .fifo && !isRoot { warn("skipping device \(FS.string(display)): restoring devices needs root"); return }
+            if node.type == .socket { return }   // a socket is made by its server; there is nothing to restore
+            if node.type != .fifo && !isRoot {
+                warn("\(shown(display)): skipping \(node.type == .charDevice ? "character" : "block") device (only root restores devices)"); return
+            }
             if !prepareReplace(node, dirFD: dirFD, display: display) { return }
             let kind: mode_t = node.type == .fifo ? S_IFIFO : node.type == .charDevice ? S_IFCHR : S_IFBLK
-            guard FS.withCString(name, { mknodat(dirFD, $0, kind | 0o600, dev_t(node.rdev)) }) == 0 else {
-                warn("mknod \(FS.string(display)): \(String(cString: strerror(errno)))"); return
+            guard FS.withCString(name, { mknodat(dirFD, $0, kind | 0o600, dev_t(node.type == .fifo ? 0 : node.rdev)) }) == 0 else {
+                warn("mknod \(shown(display)): \(errnoText())"); return
             }
-            applyMetadata(node, fd: -1, dirFD: dirFD)
+            applyMetadata(node, fd: -1, dirFD: dirFD, display: display)
             result.files += 1
         }
+    }
+
+    /// Creates the folder at the node's name, or reuses a folder already there, and opens it
+    /// without following symlinks. Anything else in the way (a file, or a symlink, wherever it
+    /// points) is removed first, unless `--overwrite never`, which leaves it and skips the
+    /// folder's content. Returns nil (after a warning) when the folder cannot be used.
+    func openFolder(_ node: Node, dirFD: Int32, display: PathBytes) -> Int32? {
+        let name = node.name
+        if FS.withCString(name, { mkdirat(dirFD, $0, 0o700) }) != 0 {
+            guard errno == EEXIST else { warn("mkdir \(shown(display)): \(errnoText())"); return nil }
+            var st = Glibc.stat()
+            if FS.withCString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0, st.st_mode & S_IFMT != S_IFDIR {
+                let what = st.st_mode & S_IFMT == S_IFLNK ? "symlink" : "non-folder"
+                if options.overwrite == .never {
+                    result.skipped += 1
+                    warn("\(shown(display)): a \(what) is in the way of a folder and --overwrite never keeps it: the folder's content is not restored")
+                    return nil
+                }
+                guard FS.withCString(name, { unlinkat(dirFD, $0, 0) }) == 0, FS.withCString(name, { mkdirat(dirFD, $0, 0o700) }) == 0 else {
+                    warn("\(shown(display)): cannot replace the \(what) in the way of a folder: \(errnoText())"); return nil
+                }
+            }
+        }
+        let fd = FS.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { warn("open folder \(shown(display)): \(errnoText()) (a symlink is never followed)"); return nil }
+        return fd
     }
 
     /// Applies the overwrite policy to whatever exists at the name. Returns false to skip.
@@ -139,7 +206,7 @@ public final class Restorer {
             }
             fallthrough
         case .always:
-            if st.st_mode & S_IFMT == S_IFDIR { warn("not replacing folder \(FS.string(display)) with a \(node.type)"); return false }
+            if st.st_mode & S_IFMT == S_IFDIR { warn("not replacing folder \(shown(display)) with a \(node.type)"); return false }
             _ = FS.withCString(node.name) { unlinkat(dirFD, $0, 0) }
             return true
         }
@@ -147,21 +214,48 @@ public final class Restorer {
 
     func restoreFile(_ node: Node, dirFD: Int32, rel: PathBytes, display: PathBytes) throws {
         if !prepareReplace(node, dirFD: dirFD, display: display) { return }
-        if node.links > 1 {
-            let key = "\(node.device):\(node.inode)"
-            if let first = hardlinks[key] {
-                if FS.withCString(first, { f in FS.withCString(node.name) { linkat(rootFD, f, dirFD, $0, 0) } }) == 0 {
-                    result.files += 1; return
-                }
-            } else {
-                hardlinks[key] = rel
+        let key = node.links > 1 ? "\(node.device):\(node.inode)" : nil
+        if let key, let first = hardlinks[key] {
+            if first.chunks != node.chunks {
+                warn("\(shown(display)): hard link to \(shown(first.rel)) with different content in the snapshot: restored as a separate file")
+            } else if link(to: first, name: node.name, dirFD: dirFD) {
+                result.files += 1; return
             }
         }
-        progress.update { $0.files += 1; $0.current = FS.string(display) }
+        progress.update { $0.files += 1; $0.current = FS.shown(display) }
         let fd = FS.withCString(node.name) { openat(dirFD, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-        guard fd >= 0 else { warn("create \(FS.string(display)): \(String(cString: strerror(errno)))"); return }
+        guard fd >= 0 else { warn("create \(shown(display)): \(errnoText())"); return }
+        if let key, hardlinks[key] == nil {
+            var st = Glibc.stat()
+            if fstat(fd, &st) == 0 {
+                hardlinks[key] = LinkedFile(rel: rel, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), chunks: node.chunks)
+            }
+        }
         pending.append(PendingFile(fd: fd, node: node, display: display))
         if pending.count >= Self.windowFiles { try flushWindow() }
+    }
+
+    /// Hard-links `name` to a file this run created. The folders on its path are opened one by
+    /// one without following symlinks, and the new link must be that very file (device and
+    /// inode), so a link never reaches outside the target even if the tree changed meanwhile.
+    /// False: the caller restores the content as a separate file.
+    func link(to first: LinkedFile, name: PathBytes, dirFD: Int32) -> Bool {
+        var parts = first.rel.split(separator: 47).map(Array.init)
+        guard let last = parts.popLast() else { return false }
+        var fd = rootFD
+        defer { if fd != rootFD { close(fd) } }
+        for p in parts {
+            let next = FS.withCString(p) { openat(fd, $0, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            if fd != rootFD { close(fd) }
+            fd = next
+            guard next >= 0 else { fd = rootFD; return false }
+        }
+        guard FS.withCString(last, { l in FS.withCString(name) { linkat(fd, l, dirFD, $0, 0) } }) == 0 else { return false }
+        var st = Glibc.stat()
+        if FS.withCString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0,
+           UInt64(st.st_dev) == first.device, UInt64(st.st_ino) == first.inode { return true }
+        _ = FS.withCString(name) { unlinkat(dirFD, $0, 0) }
+        return false
     }
 
     /// Files in flight at once (each holds an open descriptor).
@@ -175,18 +269,23 @@ public final class Restorer {
         pending = []
         defer { for f in files { close(f.fd) } }
         let window = RestoreWindow(repo: repo, progress: progress)
-        let (sizes, outcome) = window.run(fds: files.map(\.fd), chunks: files.map(\.node.chunks), names: files.map { FS.string($0.display) })
+        let (sizes, outcome) = window.run(fds: files.map(\.fd), chunks: files.map(\.node.chunks), names: files.map { FS.shown($0.display) })
         for w in outcome.warnings { warn(w) }
         if Cancellation.requested { throw RepositoryError.interrupted }
         for (i, f) in files.enumerated() {
-            if ftruncate(f.fd, sizes[i]) != 0 { throw SourceError(path: f.display, errno: errno, what: "truncate") }
+            // The length is what the chunks give; the recorded size is only compared with it,
+            // never used to extend or reserve space.
+            if ftruncate(f.fd, off_t(sizes[i])) != 0 { warn("\(shown(f.display)): cannot set its length to \(sizes[i]): \(errnoText())") }
+            else if !outcome.damaged.contains(i) && UInt64(sizes[i]) != f.node.size {
+                warn("\(shown(f.display)): the snapshot records \(f.node.size) bytes but its chunks hold \(sizes[i]): restored the \(sizes[i]) bytes of the chunks")
+            }
             result.bytes += UInt64(sizes[i])
             result.files += 1
             if options.verify && !outcome.damaged.contains(i) {
                 if verifyFile(fd: f.fd, node: f.node) { result.verified += 1 }
-                else { warn("verify: \(FS.string(f.display)) does not match the snapshot") }
+                else { warn("verify: \(shown(f.display)) does not match the snapshot") }
             }
-            applyMetadata(f.node, fd: f.fd, dirFD: -1)
+            applyMetadata(f.node, fd: f.fd, dirFD: -1, display: f.display)
         }
     }
 
@@ -221,21 +320,22 @@ public final class Restorer {
     }
 
     /// Owner (as root), mode, xattrs, then times. `fd` < 0: by name, without following links.
-    func applyMetadata(_ node: Node, fd: Int32, dirFD: Int32) {
+    func applyMetadata(_ node: Node, fd: Int32, dirFD: Int32, display: PathBytes) {
         let name = node.name
         if isRoot {
             let r = fd >= 0 ? fchown(fd, node.uid, node.gid)
                 : FS.withCString(name) { fchownat(dirFD, $0, node.uid, node.gid, AT_SYMLINK_NOFOLLOW) }
-            if r != 0 { warn("chown \(node.nameString): \(String(cString: strerror(errno)))") }
+            if r != 0 { warn("chown \(shown(display)): \(errnoText())") }
         }
         if node.type != .symlink {
-            let r = fd >= 0 ? fchmod(fd, mode_t(node.mode)) : FS.withCString(name) { fchmodat(dirFD, $0, mode_t(node.mode), 0) }
-            if r != 0 { warn("chmod \(node.nameString): \(String(cString: strerror(errno)))") }
+            let mode = mode_t(node.mode & 0o7777)
+            let r = fd >= 0 ? fchmod(fd, mode) : chmodNoFollow(name, dirFD: dirFD, mode: mode)
+            if r != 0 { warn("chmod \(shown(display)): \(errnoText())") }
         }
         if fd >= 0 {
             for x in node.xattrs {
                 let r = FS.withCString(x.name) { n in x.value.withUnsafeBytes { fsetxattr(fd, n, $0.baseAddress, x.value.count, 0) } }
-                if r != 0 { warn("xattr \(String(decoding: x.name, as: UTF8.self)) on \(node.nameString): \(String(cString: strerror(errno)))") }
+                if r != 0 { warn("xattr \(FS.shown(x.name)) on \(shown(display)): \(errnoText())") }
             }
         }
         // atime is not stored; it is set to mtime. Floor division keeps pre-1970 times valid.
@@ -243,6 +343,18 @@ public final class Restorer {
         let ts = timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.subsecondNanos))
         var times = [ts, ts]
         let r = fd >= 0 ? futimens(fd, &times) : FS.withCString(name) { utimensat(dirFD, $0, &times, AT_SYMLINK_NOFOLLOW) }
-        if r != 0 { warn("times \(node.nameString): \(String(cString: strerror(errno)))") }
+        if r != 0 { warn("times \(shown(display)): \(errnoText())") }
+    }
+
+    /// chmod of a fifo or device by name that never follows a symlink: glibc's
+    /// AT_SYMLINK_NOFOLLOW (through /proc); where that is unavailable, only after checking
+    /// that the name is not a symlink.
+    func chmodNoFollow(_ name: PathBytes, dirFD: Int32, mode: mode_t) -> Int32 {
+        if FS.withCString(name, { fchmodat(dirFD, $0, mode, AT_SYMLINK_NOFOLLOW) }) == 0 { return 0 }
+        guard errno == EOPNOTSUPP || errno == ENOTSUP || errno == ENOENT else { return -1 }
+        var st = Glibc.stat()
+        guard FS.withCString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return -1 }
+        guard st.st_mode & S_IFMT != S_IFLNK else { errno = ELOOP; return -1 }
+        return FS.withCString(name) { fchmodat(dirFD, $0, mode, 0) }
     }
 }
