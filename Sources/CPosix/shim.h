@@ -12,3 +12,10 @@ extern int pipe2(int pipefd[2], int flags);
 
 /// pipe2(fds, O_CLOEXEC): both ends close on exec, set atomically.
 static inline int cposix_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+/// O_PATH (Linux; glibc shows it only under _GNU_SOURCE): open a folder just to walk from it.
+#ifdef O_PATH
+static const int cposix_o_path = O_PATH;
+#else
+static const int cposix_o_path = 010000000;
+#endif

@@ -245,7 +245,7 @@ public final class Restorer {
         var fd = rootFD
         defer { if fd != rootFD { close(fd) } }
         for p in parts {
-            let next = FS.withCString(p) { openat(fd, $0, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            let next = FS.withCString(p) { openat(fd, $0, cposix_o_path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             if fd != rootFD { close(fd) }
             fd = next
             guard next >= 0 else { fd = rootFD; return false }
