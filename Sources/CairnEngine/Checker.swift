@@ -177,7 +177,7 @@ public final class Checker {
     }
 
     /// The packs a data subset reads whole.
-    static func choose(_ subset: CheckOptions.DataSubset, packs: [(ID, UInt64)], random: any RandomSource) -> Set<ID> {
+    public static func choose(_ subset: CheckOptions.DataSubset, packs: [(ID, UInt64)], random: any RandomSource) -> Set<ID> {
         switch subset {
         case .none: return []
         case .all: return Set(packs.map(\.0))

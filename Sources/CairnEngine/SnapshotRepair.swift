@@ -78,6 +78,7 @@ extension Repairer {
             result.rewritten.append(entry)
         }
         result.fetched = rewriter.fetched
+        if !dryRun { try repo.flush() }   // blobs copied for snapshots that needed no rewrite
         return result
     }
 }
