@@ -25,6 +25,8 @@ public struct RestoreResult: Sendable {
     public var skipped = 0
     public var verified = 0
     public var warnings: [String] = []
+    /// Entries a repair marked damaged (flag bit 0): restored with what was salvaged.
+    public var markedDamaged: [String] = []
 }
 
 /// Writes a tree into a target folder.
@@ -131,6 +133,7 @@ public final class Restorer {
 
     func restoreNode(_ node: Node, dirFD: Int32, rel: PathBytes, display: PathBytes) throws {
         let name = node.name
+        if node.flags & 1 != 0 { result.markedDamaged.append(shown(display)) }
         switch node.type {
         case .directory:
             guard let fd = openFolder(node, dirFD: dirFD, display: display) else { return }

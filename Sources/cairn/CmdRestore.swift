@@ -39,9 +39,10 @@ struct Restore: ParsableCommand {
         catch RepositoryError.interrupted { line.stop(); stderr("interrupted: restore incomplete"); throw ExitWith(code: .interrupted) }
         line.stop()
         for w in result.warnings { stderr("warning: \(w)") }
+        for d in result.markedDamaged { stderr("note: \(d): marked damaged by `repair snapshots`; restored with what was salvaged") }
         if global.json {
-            struct Out: Encodable { var snapshot: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var verified: Int; var warnings: [String] }
-            try global.emit(json: Out(snapshot: id.hex, files: result.files, dirs: result.dirs, bytes: result.bytes, skipped: result.skipped, verified: result.verified, warnings: result.warnings))
+            struct Out: Encodable { var snapshot: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var verified: Int; var warnings: [String]; var marked_damaged: [String] }
+            try global.emit(json: Out(snapshot: id.hex, files: result.files, dirs: result.dirs, bytes: result.bytes, skipped: result.skipped, verified: result.verified, warnings: result.warnings, marked_damaged: result.markedDamaged))
         } else if !global.quiet {
             stdout("restored snapshot \(id.short) to \(target): \(result.files) files, \(result.dirs) dirs, \(formatBytes(result.bytes))"
                    + (result.skipped > 0 ? ", \(result.skipped) skipped" : "") + (verify ? ", \(result.verified) verified" : ""))
