@@ -170,6 +170,11 @@ public struct Tree: Sendable, Equatable {
             case 2: n.content = .subtree(try r.id("subtree id"))
             default: throw FormatError.invalid("unknown content kind \(kind) (written by a newer version?)")
             }
+            // A file carries chunks, a folder a subtree, everything else nothing (§10.1).
+            let expected: UInt8 = type == .file ? 1 : type == .directory ? 2 : 0
+            guard kind == expected else {
+                throw FormatError.invalid("\(n.nameString): a \(type) node cannot have content kind \(kind)")
+            }
             _ = try r.lengthPrefixed("extension")
             if let last = nodes.last, !last.name.lexicographicallyPrecedes(n.name) {
                 throw FormatError.invalid("tree nodes not sorted or not unique at \(n.nameString)")

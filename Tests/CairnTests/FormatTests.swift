@@ -43,6 +43,21 @@ import Testing
         #expect(throws: FormatError.self) { try Tree.decode(t.encode()) }
     }
 
+    @Test func treeRejectsContentThatDoesNotFitTheNodeType() {
+        let id = ID(Array(repeating: 7, count: 32))
+        let bad: [Node] = [
+            Node(name: Array("f".utf8), type: .file, content: .subtree(id)),
+            Node(name: Array("d".utf8), type: .directory, content: .chunks([id])),
+            Node(name: Array("l".utf8), type: .symlink, content: .chunks([])),
+            Node(name: Array("p".utf8), type: .fifo, content: .subtree(id)),
+        ]
+        for n in bad { #expect(throws: FormatError.self, "\(n.type)") { try Tree.decode(Tree(nodes: [n]).encode()) } }
+        let good = Tree(nodes: [Node(name: Array("d".utf8), type: .directory, content: .subtree(id)),
+                                Node(name: Array("f".utf8), type: .file, content: .chunks([id])),
+                                Node(name: Array("l".utf8), type: .symlink, content: .none)])
+        #expect((try? Tree.decode(good.encode())) == good)
+    }
+
     @Test func everyTruncationOfATreeFailsCleanly() {
         let bytes = Self.sampleTree(5, seed: "truncate").encode()
         for n in 0..<bytes.count {
