@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, each imported by exactly one Swift module.
@@ -39,6 +40,11 @@ let package = Package(
         .target(name: "CairnStorage",
                 dependencies: ["CairnCore", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
+        // Remote stores over HTTP: blocking exchanges with retries, then one module per protocol.
+        .target(name: "CairnHTTP",
+                dependencies: ["CairnCore", "CairnStorage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                swiftSettings: strict),
+        .target(name: "CairnREST", dependencies: ["CairnHTTP"], swiftSettings: strict),
         // Repository: keys, packer, index, locks, cache.
         .target(name: "CairnRepository",
                 dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking",
@@ -49,12 +55,12 @@ let package = Package(
                 dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CPosix",
+                          dependencies: ["CairnEngine", "CairnREST", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CPosix"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnREST", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Cairn builds against (skips what is already there).
+#   scripts/deps.sh          what the build needs
+#   scripts/deps.sh --test   also the real servers the tests run against (rclone for REST)
 set -euo pipefail
+pkgs=(libzstd-dev libssl-dev libsqlite3-dev pkg-config)
+[ "${1:-}" = --test ] && pkgs+=(rclone)
 need=()
-for p in libzstd-dev libssl-dev libsqlite3-dev pkg-config; do
+for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

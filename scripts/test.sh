@@ -2,7 +2,7 @@
 # Installs what Cairn needs and runs the whole test suite (unit, format vectors, engine, CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 # The CLI tests run the built binary, so build every product first.
 swift build --build-tests
 swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE '^(\[|Test Case|Test Suite)' || true

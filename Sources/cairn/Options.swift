@@ -11,7 +11,7 @@ import Glibc
 
 /// Options every repository command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("repo")], help: ArgumentHelp("Repository location (a local folder).", valueName: "path"))
+    @Option(name: [.short, .customLong("repo")], help: ArgumentHelp("Repository: a folder, local:PATH, or rest:http(s)://[USER:PASS@]HOST:PORT/PATH/.", valueName: "location"))
     var repo: String?
 
     @Option(name: .customLong("password-file"), help: "Read the password from this file's first line.")
@@ -40,11 +40,11 @@ struct GlobalOptions: ParsableArguments {
             guard let r = repo ?? ProcessInfo.processInfo.environment["CAIRN_REPOSITORY"], !r.isEmpty else {
                 throw ValidationError("no repository given: use -r PATH or set CAIRN_REPOSITORY")
             }
-            return r.hasPrefix("local:") ? String(r.dropFirst(6)) : r
+            return r
         }
     }
 
-    var backend: LocalBackend { get throws { LocalBackend(path: try location) } }
+    var backend: any Backend { get throws { try StoreLocation.backend(for: try location) } }
 
     func password(confirm: Bool = false, prompt: String = "enter password for repository: ") throws -> [UInt8] {
         try Password.read(file: passwordFile, command: passwordCommand, confirm: confirm, prompt: prompt)
