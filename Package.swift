@@ -45,6 +45,8 @@ let package = Package(
                 dependencies: ["CairnCore", "CairnStorage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 swiftSettings: strict),
         .target(name: "CairnREST", dependencies: ["CairnHTTP"], swiftSettings: strict),
+        // SFTP v3 over the system ssh.
+        .target(name: "CairnSFTP", dependencies: ["CairnCore", "CairnStorage", "CPosix"], swiftSettings: strict),
         // Repository: keys, packer, index, locks, cache.
         .target(name: "CairnRepository",
                 dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking",
@@ -55,12 +57,12 @@ let package = Package(
                 dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnREST", "CPosix",
+                          dependencies: ["CairnEngine", "CairnREST", "CairnSFTP", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnREST", "CPosix"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnREST", "CairnSFTP", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

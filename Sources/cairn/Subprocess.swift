@@ -21,6 +21,7 @@ final class Subprocess {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)   // dup2 clears close-on-exec on fd 1
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var child: pid_t = 0

@@ -17,12 +17,13 @@ import Testing
     struct Run { var status: Int32; var out: String; var err: String }
 
     @discardableResult
-    static func cairn(_ args: [String], repo: String, password: String = "pw", stdin: Data? = nil) throws -> Run {
+    static func cairn(_ args: [String], repo: String, password: String = "pw", stdin: Data? = nil, env extra: [String: String] = [:]) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["-r", repo, "--no-cache", "-q"] + args
         var env = ProcessInfo.processInfo.environment
         env["CAIRN_PASSWORD"] = password
+        env.merge(extra) { $1 }
         p.environment = env
         let out = Pipe(), err = Pipe(), inp = Pipe()
         p.standardOutput = out; p.standardError = err; p.standardInput = inp
