@@ -118,7 +118,7 @@ for t in "${targets[@]}"; do build_target "$t"; done
 if [ "$mode" = seeds ]; then
     for t in "${targets[@]}"; do
         rm -rf "$here/corpus/$t"; mkdir -p "$here/corpus/$t"
-        CAIRN_FUZZ_WRITE_SEEDS="$here/corpus/$t" "$out/fuzz-$t"
+        CAIRN_FUZZ_WRITE_SEEDS="$here/corpus/$t" CAIRN_FUZZ_VECTORS="$root/format-spec/vectors" "$out/fuzz-$t"
     done
     exit 0
 fi
