@@ -13,8 +13,10 @@ public struct Timestamp: Hashable, Comparable, Sendable {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
     }
-    public var seconds: Int64 { nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000 }
-    public var subsecondNanos: Int64 { nanoseconds - seconds * 1_000_000_000 }
+    /// Floor of the time in seconds, and the nanoseconds past it (0 ..< 10^9); no intermediate
+    /// overflows, so every Int64 (down to Int64.min, in 1677) has both.
+    public var seconds: Int64 { nanoseconds / 1_000_000_000 - (nanoseconds % 1_000_000_000 < 0 ? 1 : 0) }
+    public var subsecondNanos: Int64 { let r = nanoseconds % 1_000_000_000; return r < 0 ? r + 1_000_000_000 : r }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
 
     /// RFC 3339 in UTC with nanoseconds: 2026-11-21T21:46:19.123456789Z.
@@ -75,6 +77,12 @@ public struct Timestamp: Hashable, Comparable, Sendable {
         tmv.tm_hour = Int32(h); tmv.tm_min = Int32(mi); tmv.tm_sec = Int32(se); tmv.tm_isdst = -1
         let secs: Int
         if utc { secs = Int(timegm(&tmv)) - offset } else { secs = Int(mktime(&tmv)) }
-        return Timestamp(seconds: Int64(secs), nanos: nanos)
+        // Int64 nanoseconds span 1677-09-21 to 2262-04-11; a 4-digit year can lie outside.
+        // (Before 1970, count from the next second down so that the earliest second still fits.)
+        let below = secs < 0 ? Int64(1) : 0
+        let (ns, overflow) = (Int64(secs) + below).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, overflow2) = ns.addingReportingOverflow(nanos - below * 1_000_000_000)
+        guard !overflow, !overflow2 else { return nil }
+        return Timestamp(nanoseconds: total)
     }
 }

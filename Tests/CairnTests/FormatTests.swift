@@ -140,11 +140,16 @@ import Testing
     }
 
     @Test func timestampsRoundTrip() {
-        for ns: Int64 in [0, 1, 1_767_225_600_123_456_789, -1_500_000_000] {
+        for ns: Int64 in [0, 1, 1_767_225_600_123_456_789, -1_500_000_000, -1, .min, .min + 999_999_999, .max] {
             let t = Timestamp(nanoseconds: ns)
             #expect(Timestamp.parse(t.rfc3339) == t)
         }
         #expect(Timestamp.parse("2026-01-01T01:00:00+01:00") == Timestamp.parse("2026-01-01T00:00:00Z"))
         #expect(Timestamp.parse("yesterday") == nil)
+        // Outside what Int64 nanoseconds hold (1677-09-21 ... 2262-04-11): nil, not a trap.
+        #expect(Timestamp.parse("2262-04-11T23:47:16.854775807Z") == Timestamp(nanoseconds: .max))
+        #expect(Timestamp.parse("2262-04-11T23:47:16.854775808Z") == nil)
+        #expect(Timestamp.parse("4839-01-01T00:00:00Z") == nil)
+        #expect(Timestamp.parse("1012-11-21T21:46:19.123456789Z") == nil)
     }
 }
