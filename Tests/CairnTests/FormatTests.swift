@@ -137,6 +137,12 @@ import Testing
         let decoded = try KeyFile.decode(try k.encoded())
         #expect(try decoded.open(password: Array("right".utf8)) == key)
         #expect(throws: FormatError.self) { try decoded.open(password: Array("wrong".utf8)) }
+        // Parameters outside the format's range (here 128 * r * N = 1 TiB) are refused on decode.
+        for (n, r, p): (UInt64, UInt64, UInt64) in [(1 << 33, 1, 1), (1 << 24, 8, 1), (1000, 8, 1), (1024, 0, 1), (1024, 8, 17)] {
+            var bad = k; bad.scrypt = .init(n: n, r: r, p: p)
+            do { _ = try KeyFile.decode(try bad.encoded()); Issue.record("accepted scrypt N=\(n) r=\(r) p=\(p)") }
+            catch let FormatError.invalid(message) { #expect(message.hasPrefix("key file scrypt parameters out of range: N=\(n) r=\(r) p=\(p) ")) }
+        }
     }
 
     @Test func timestampsRoundTrip() {
