@@ -4,8 +4,9 @@
 #
 #   fuzz/run.sh [seconds-per-target] [target ...]   default 60 s, every target
 #   fuzz/run.sh --build-only [target ...]           just build fuzz/out/fuzz-<target>
-#   fuzz/run.sh --seeds [target ...]                rewrite fuzz/corpus/<target>/ from the seeds
-#                                                   each target's source defines
+#   fuzz/run.sh --seeds [target ...]                rewrite fuzz/corpus/<target>/seed-* from the seeds
+#                                                   each target's source defines, and vector-* from
+#                                                   format-spec/vectors (regress-* files are kept)
 #
 # Needs: a Swift toolchain (swiftc on PATH or at /opt/swift; its clang runtime provides libFuzzer
 # and AddressSanitizer) and Debian's libzstd-dev and libssl-dev. It does not use SwiftPM: each
@@ -117,8 +118,9 @@ for t in "${targets[@]}"; do build_target "$t"; done
 
 if [ "$mode" = seeds ]; then
     for t in "${targets[@]}"; do
-        rm -rf "$here/corpus/$t"; mkdir -p "$here/corpus/$t"
-        CAIRN_FUZZ_WRITE_SEEDS="$here/corpus/$t" "$out/fuzz-$t"
+        # Only the generated seeds: regress-* files (minimised crashes) stay.
+        mkdir -p "$here/corpus/$t"; rm -f "$here/corpus/$t"/seed-* "$here/corpus/$t"/vector-*
+        CAIRN_FUZZ_WRITE_SEEDS="$here/corpus/$t" CAIRN_FUZZ_VECTORS="$root/format-spec/vectors" "$out/fuzz-$t"
     done
     exit 0
 fi

@@ -83,6 +83,12 @@ public struct Timestamp: Hashable, Comparable, Sendable {
         tmv.tm_hour = Int32(h); tmv.tm_min = Int32(mi); tmv.tm_sec = Int32(se); tmv.tm_isdst = -1
         let secs: Int
         if utc { secs = Int(timegm(&tmv)) - offset } else { secs = Int(mktime(&tmv)) }
-        return Timestamp(seconds: Int64(secs), nanos: nanos)
+        // Int64 nanoseconds span 1677-09-21 to 2262-04-11; a 4-digit year can lie outside.
+        // (Before 1970, count from the next second down so that the earliest second still fits.)
+        let below = secs < 0 ? Int64(1) : 0
+        let (ns, overflow) = (Int64(secs) + below).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, overflow2) = ns.addingReportingOverflow(nanos - below * 1_000_000_000)
+        guard !overflow, !overflow2 else { return nil }
+        return Timestamp(nanoseconds: total)
     }
 }

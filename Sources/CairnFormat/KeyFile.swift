@@ -45,7 +45,15 @@ public struct KeyFile: Sendable, Codable, Equatable {
 
     public static func decode(_ bytes: [UInt8]) throws -> KeyFile {
         guard bytes.count < 1 << 16 else { throw FormatError.invalid("key file larger than 64 KiB") }
-        do { return try JSONDecoder().decode(KeyFile.self, from: Data(bytes)) }
+        let k: KeyFile
+        do { k = try JSONDecoder().decode(KeyFile.self, from: Data(bytes)) }
         catch { throw FormatError.invalid("key file is not valid JSON: \(error)") }
+        // The parameters decide what open allocates (128 * r * N bytes): refuse what the format
+        // does not allow here, not only when deriving, so check and key list see it too.
+        guard k.scrypt.isSane else {
+            throw FormatError.invalid("key file scrypt parameters out of range: N=\(k.scrypt.n) r=\(k.scrypt.r) p=\(k.scrypt.p) "
+                + "(need N a power of two in 2...2^24, 1 <= r <= 64, 1 <= p <= 16, 128*r*N <= 2 GiB)")
+        }
+        return k
     }
 }

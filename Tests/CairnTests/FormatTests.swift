@@ -152,14 +152,25 @@ import Testing
         let decoded = try KeyFile.decode(try k.encoded())
         #expect(try decoded.open(password: Array("right".utf8)) == key)
         #expect(throws: FormatError.self) { try decoded.open(password: Array("wrong".utf8)) }
+        // Parameters outside the format's range (here 128 * r * N = 1 TiB) are refused on decode.
+        for (n, r, p): (UInt64, UInt64, UInt64) in [(1 << 33, 1, 1), (1 << 24, 8, 1), (1000, 8, 1), (1024, 0, 1), (1024, 8, 17)] {
+            var bad = k; bad.scrypt = .init(n: n, r: r, p: p)
+            do { _ = try KeyFile.decode(try bad.encoded()); Issue.record("accepted scrypt N=\(n) r=\(r) p=\(p)") }
+            catch let FormatError.invalid(message) { #expect(message.hasPrefix("key file scrypt parameters out of range: N=\(n) r=\(r) p=\(p) ")) }
+        }
     }
 
     @Test func timestampsRoundTrip() {
-        for ns: Int64 in [0, 1, 1_767_225_600_123_456_789, -1_500_000_000] {
+        for ns: Int64 in [0, 1, 1_767_225_600_123_456_789, -1_500_000_000, -1, .min, .min + 999_999_999, .max] {
             let t = Timestamp(nanoseconds: ns)
             #expect(Timestamp.parse(t.rfc3339) == t)
         }
         #expect(Timestamp.parse("2026-01-01T01:00:00+01:00") == Timestamp.parse("2026-01-01T00:00:00Z"))
         #expect(Timestamp.parse("yesterday") == nil)
+        // Outside what Int64 nanoseconds hold (1677-09-21 ... 2262-04-11): nil, not a trap.
+        #expect(Timestamp.parse("2262-04-11T23:47:16.854775807Z") == Timestamp(nanoseconds: .max))
+        #expect(Timestamp.parse("2262-04-11T23:47:16.854775808Z") == nil)
+        #expect(Timestamp.parse("4839-01-01T00:00:00Z") == nil)
+        #expect(Timestamp.parse("1012-11-21T21:46:19.123456789Z") == nil)
     }
 }

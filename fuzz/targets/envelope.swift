@@ -68,7 +68,13 @@ public func fuzzEnvelope(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzEnvelopeInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
-    writeSeedsIfAsked(envelopeSeeds())
+    writeSeedsIfAsked(envelopeSeeds(), vectors: { v in
+        // Envelope plaintexts as stored, and each tree blob as a blob input (2-byte plain
+        // length + stored payload).
+        v.envelopes.map(\.plaintext)
+            + v.blobs.filter { $0.entry.type == .tree && $0.entry.plainLength < 1 << 16 }
+                     .map { [UInt8($0.entry.plainLength & 0xFF), UInt8($0.entry.plainLength >> 8)] + $0.payload }
+    })
     return 0
 }
 

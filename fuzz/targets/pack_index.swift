@@ -47,7 +47,7 @@ public func fuzzPackIndex(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzPackIndexInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
-    writeSeedsIfAsked(packIndexSeeds())
+    writeSeedsIfAsked(packIndexSeeds(), vectors: { $0.packHeaders + $0.payloads(.index) })
     return 0
 }
 

@@ -35,7 +35,7 @@ public func fuzzTree(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzTreeInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
-    writeSeedsIfAsked(treeSeeds())
+    writeSeedsIfAsked(treeSeeds(), vectors: { $0.treeBlobs })
     return 0
 }
 
