@@ -15,10 +15,14 @@ import Testing
     @Test func killNineAtRandomPoints() throws {
         var tally: [String: Int] = [:]
         var rng = FaultRNG(state: 0xC0FFEE)
+        // Kill moments are drawn below each command's observed run time (first guess 500 ms),
+        // so most kills land inside the command however fast this machine is.
+        var typicalMs: [Op: Int] = [:]
         for n in 0..<Self.cases {
             let op = Op.allCases[n % Op.allCases.count]
-            let delayMs = rng.below(500)
-            let killed = try runCase(op, delayMs: delayMs, seed: UInt64(n))
+            let delayMs = rng.below(max(10, typicalMs[op] ?? 500))
+            let (killed, elapsed) = try runCase(op, delayMs: delayMs, seed: UInt64(n))
+            if !killed { typicalMs[op] = elapsed }
             tally[op.rawValue + (killed ? "(killed)" : "(finished)"), default: 0] += 1
         }
         print("kill -9: \(Self.cases) cases: " + tally.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
@@ -27,7 +31,7 @@ import Testing
         #expect(killed * 2 >= Self.cases, "\(tally)")
     }
 
-    func runCase(_ op: Op, delayMs: Int, seed: UInt64) throws -> Bool {
+    func runCase(_ op: Op, delayMs: Int, seed: UInt64) throws -> (killed: Bool, elapsedMs: Int) {
         let tmp = TempDir()
         let repo = try CLITests.initRepo(tmp)
         let src = tmp.sub("src")
@@ -56,7 +60,7 @@ import Testing
             command = op == .repairIndex ? ["repair", "index"] : op == .repairPacks ? ["repair", "packs"] : ["repair", "snapshots"]
             if op == .repairSnapshots { #expect(try CLITests.cairn(["repair", "packs"], repo: repo).status == 0) }
         }
-        let killed = try Self.killDuring(command, repo: repo, afterMs: delayMs)
+        let (killed, elapsed) = try Self.killDuring(command, repo: repo, afterMs: delayMs)
         #expect(try CLITests.cairn(["unlock"], repo: repo).status == 0, "\(label)")
 
         // Finish the job.
@@ -84,12 +88,12 @@ import Testing
             let same = Fixtures.read(out + path) == Fixtures.read(path)
             #expect(same, "\(label): \(f) differs")
         }
-        return killed
+        return (killed, elapsed)
     }
 
     /// Starts the command, kills it with SIGKILL after `ms` (unless it finished). Returns
-    /// whether it was still running when killed.
-    static func killDuring(_ args: [String], repo: String, afterMs ms: Int) throws -> Bool {
+    /// whether it was still running when killed, and how long it ran.
+    static func killDuring(_ args: [String], repo: String, afterMs ms: Int) throws -> (Bool, Int) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.binary)
         p.arguments = ["-r", repo, "--no-cache", "-q"] + args
@@ -99,11 +103,12 @@ import Testing
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        var waited = 0
-        while p.isRunning && waited < ms { usleep(1000); waited += 1 }
+        let start = Timestamp.now()
+        func elapsedMs() -> Int { Int((Timestamp.now().nanoseconds - start.nanoseconds) / 1_000_000) }
+        while p.isRunning && elapsedMs() < ms { usleep(1000) }
         let running = p.isRunning
         if running { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
-        return running
+        return (running, elapsedMs())
     }
 }
