@@ -17,6 +17,7 @@ bin=${CAIRN_TEST_BINARY:-.build/debug/CairnPackageTests.xctest}
 [ -x "$bin" ] || { echo "no test binary at $bin: run swift build --build-tests first" >&2; exit 2; }
 logs=.build/fault-injection
 mkdir -p "$logs"
+rm -f "$logs"/*.log
 per=$(( (cases + jobs - 1) / jobs ))
 start=$(date +%s)
 pids=()
