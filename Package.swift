@@ -45,6 +45,8 @@ let package = Package(
                 dependencies: ["CairnCore", "CairnStorage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 swiftSettings: strict),
         .target(name: "CairnREST", dependencies: ["CairnHTTP"], swiftSettings: strict),
+        // S3: AWS Signature V4 signed here.
+        .target(name: "CairnS3", dependencies: ["CairnHTTP", "CairnCrypto"], swiftSettings: strict),
         // SFTP v3 over the system ssh.
         .target(name: "CairnSFTP", dependencies: ["CairnCore", "CairnStorage", "CPosix"], swiftSettings: strict),
         // Repository: keys, packer, index, locks, cache.
@@ -62,7 +64,7 @@ let package = Package(
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnREST", "CairnSFTP", "CPosix"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
