@@ -6,7 +6,17 @@ import Glibc
 public struct Timestamp: Hashable, Comparable, Sendable {
     public var nanoseconds: Int64
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
-    public init(seconds: Int64, nanos: Int64 = 0) { nanoseconds = seconds * 1_000_000_000 + nanos }
+    public init(seconds: Int64, nanos: Int64 = 0) { nanoseconds = Self.nanoseconds(seconds: seconds, nanos: nanos) }
+
+    /// seconds × 10^9 + nanos, saturated to Int64's range (years 1677–2262): a file dated
+    /// outside it is recorded at the nearest end instead of trapping.
+    public static func nanoseconds(seconds: Int64, nanos: Int64) -> Int64 {
+        let (m, o1) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if o1 { return seconds < 0 ? .min : .max }
+        let (sum, o2) = m.addingReportingOverflow(nanos)
+        if o2 { return nanos < 0 ? .min : .max }
+        return sum
+    }
 
     public static func now() -> Timestamp {
         var ts = timespec()

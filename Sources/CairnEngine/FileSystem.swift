@@ -125,8 +125,8 @@ enum FS {
         n.mode = UInt32(st.st_mode) & 0o7777
         n.uid = st.st_uid; n.gid = st.st_gid
         n.user = names.user(st.st_uid); n.group = names.group(st.st_gid)
-        n.mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        n.ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        n.mtime = Timestamp.nanoseconds(seconds: Int64(st.st_mtim.tv_sec), nanos: Int64(st.st_mtim.tv_nsec))
+        n.ctime = Timestamp.nanoseconds(seconds: Int64(st.st_ctim.tv_sec), nanos: Int64(st.st_ctim.tv_nsec))
         n.size = type == .file || type == .symlink ? UInt64(st.st_size) : 0
         n.inode = UInt64(st.st_ino); n.device = UInt64(st.st_dev); n.links = UInt32(st.st_nlink)
         if type == .charDevice || type == .blockDevice { n.rdev = UInt64(st.st_rdev) }

@@ -204,7 +204,7 @@ public final class Restorer {
         case .never: result.skipped += 1; return false
         case .ifChanged:
             if node.type == .file, st.st_mode & S_IFMT == S_IFREG, UInt64(st.st_size) == node.size,
-               Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) == node.mtime {
+               Timestamp.nanoseconds(seconds: Int64(st.st_mtim.tv_sec), nanos: Int64(st.st_mtim.tv_nsec)) == node.mtime {
                 result.skipped += 1; progress.addBytes(Int(node.size)); return false
             }
             fallthrough
