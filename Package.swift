@@ -38,7 +38,7 @@ let package = Package(
                 dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking"], swiftSettings: strict),
         // Storage backends: know files, not snapshots.
         .target(name: "CairnStorage",
-                dependencies: ["CairnCore", .product(name: "SystemPackage", package: "swift-system")],
+                dependencies: ["CairnCore", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         // Remote stores over HTTP: blocking exchanges with retries, then one module per protocol.
         .target(name: "CairnHTTP",
@@ -48,7 +48,7 @@ let package = Package(
         // S3: AWS Signature V4 signed here.
         .target(name: "CairnS3", dependencies: ["CairnHTTP", "CairnCrypto"], swiftSettings: strict),
         // SFTP v3 over the system ssh.
-        .target(name: "CairnSFTP", dependencies: ["CairnCore", "CairnStorage", "CPosix"], swiftSettings: strict),
+        .target(name: "CairnSFTP", dependencies: ["CairnCore", "CairnStorage"], swiftSettings: strict),
         // Repository: keys, packer, index, locks, cache.
         .target(name: "CairnRepository",
                 dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking",

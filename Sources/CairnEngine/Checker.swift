@@ -114,19 +114,12 @@ public final class Checker {
                 _ = try KeyFile.decode(bytes)
             } catch { damage("key", k.name, "\(error)") }
         }
-        var listedBy: [ID: [ID: [BlobEntry]]] = [:]   // index file → pack → entries
-        let load = try repo.loadIndex { name, file in
-            for p in file.packs { listedBy[name, default: [:]][p.id, default: []].append(contentsOf: p.blobs) }
+        let listing = try repo.indexedPacks()
+        for (id, e) in listing.bad { damage("index", id.hex, "\(e)") }
+        if !listing.superseded.isEmpty {
+            report.hints.append("\(listing.superseded.count) index file(s) superseded by another (left by an interrupted repair); ignored, `cairn repair index` deletes them")
         }
-        for (id, e) in load.bad { damage("index", id.hex, "\(e)") }
-        if !load.superseded.isEmpty {
-            report.hints.append("\(load.superseded.count) index file(s) superseded by another (left by an interrupted repair); ignored, `cairn repair index` deletes them")
-        }
-        var listed: [ID: [BlobEntry]] = [:]
-        for (name, packs) in listedBy where !load.superseded.contains(name) {
-            for (p, e) in packs { listed[p, default: []].append(contentsOf: e) }
-        }
-        let indexed = listed.mapValues { Array(Set($0)) }
+        let indexed = listing.packs
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
         for (pack, blobs) in indexed where stored[pack] == nil {
             damage("pack", pack.hex, "listed in the index but missing from the store (\(blobs.count) blobs)")
@@ -328,8 +321,7 @@ struct PackVerdict: Sendable {
                 v.add("blob", b.id.hex, "\(b.type) blob in pack \(pack.short) extends past the end of the pack"); v.bad.insert(b.id); continue
             }
             do {
-                let plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[Int(b.offset)..<Int(end)]), entry: b, key: repo.key) }
-                if repo.blobID(plain) != b.id { throw RepositoryError.damaged("content does not match its ID") }
+                _ = try repo.openBlob(b, inPack: bytes)
             } catch {
                 v.add("blob", b.id.hex, "\(b.type) blob in pack \(pack.short): \(error)")
                 v.bad.insert(b.id)

@@ -79,8 +79,8 @@ public final class Repairer {
         result.missing = old.packs.keys.filter { !storedSet.contains($0) }.map(\.hex).sorted()
         result.packs = packs.count
         result.blobs = packs.reduce(0) { $0 + $1.blobs.count }
-        result.filesReplaced = Set(old.files).count
-        if !dryRun { try repo.rewriteIndex(packs, replacing: Array(Set(old.files))) }
+        result.filesReplaced = old.files.count
+        if !dryRun { try repo.rewriteIndex(packs, replacing: old.files) }
         return result
     }
 
@@ -135,11 +135,13 @@ public final class Repairer {
         let keep = old.packs.filter { !damagedSet.contains($0.key) }.map { IndexFile.Pack(id: $0.key, blobs: $0.value) }
         repo.useIndex(keep)
         for v in damaged {
-            let entries = salvageEntries(v.pack, indexed: old.packs[v.pack] ?? [])
+            // Read once; try the header's entries when it still opens, and the index's.
             let bytes = try? repo.backend.read(.pack, v.pack.hex)
+            var entries = Set(old.packs[v.pack] ?? [])
+            if let bytes, let h = try? PackHeader.parse(pack: bytes, key: repo.key) { entries.formUnion(h.entries) }
             for e in entries.sorted(by: { $0.offset < $1.offset }) {
                 if repo.hasBlob(e.type, e.id) { result.elsewhere += 1; continue }
-                guard let bytes, let plain = Self.open(e, in: bytes, repo: repo) else { result.lost.append(e.id.hex); continue }
+                guard let bytes, let plain = try? repo.openBlob(e, inPack: bytes) else { result.lost.append(e.id.hex); continue }
                 result.salvaged += 1
                 if !dryRun { try repo.saveBlob(e.type, plain) }
             }
@@ -152,26 +154,10 @@ public final class Repairer {
         // then delete them.
         let now = try repo.indexedPacks()
         let packs = now.packs.filter { !damagedSet.contains($0.key) }.sorted { $0.key < $1.key }.map { IndexFile.Pack(id: $0.key, blobs: $0.value) }
-        try repo.rewriteIndex(packs, replacing: Array(Set(now.files)))
+        try repo.rewriteIndex(packs, replacing: now.files)
         for id in damagedSet.sorted() {
             do { try repo.backend.delete(.pack, id.hex) } catch StorageError.notFound {}
         }
         return result
-    }
-
-    /// The entries to try in a damaged pack: its header's when it opens, plus the index's.
-    func salvageEntries(_ pack: ID, indexed: [BlobEntry]) -> [BlobEntry] {
-        var set = Set(indexed)
-        if let h = try? repo.readPackHeader(pack) { set.formUnion(h.entries) }
-        return Array(set)
-    }
-
-    /// A blob's plaintext if it authenticates and hashes to its ID.
-    static func open(_ e: BlobEntry, in bytes: [UInt8], repo: Repository) -> [UInt8]? {
-        let end = e.offset + UInt64(e.storedLength)
-        guard end <= UInt64(bytes.count) else { return nil }
-        guard let plain = try? bytes.withUnsafeBytes({ try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[Int(e.offset)..<Int(end)]), entry: e, key: repo.key) }),
-              repo.blobID(plain) == e.id else { return nil }
-        return plain
     }
 }

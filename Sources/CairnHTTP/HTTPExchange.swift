@@ -38,7 +38,7 @@ public struct HTTPExchange: Sendable {
     /// is one of `accept`; other statuses throw.
     public func send(_ method: HTTPVerb, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
                      accept: Set<Int> = [200], what: String) throws -> HTTPReply {
-        try retry.run(what) {
+        try retry.run {
             let reply = try once(method, url, headers: headers, body: body)
             guard accept.contains(reply.status) else { throw Self.error(status: reply.status, body: reply.body, what: what) }
             return reply
@@ -57,12 +57,8 @@ public struct HTTPExchange: Sendable {
             var buffer = response.body ?? ByteBuffer()
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             return HTTPReply(status: Int(response.status.code), headerFields: response.headers.map { ($0.name, $0.value) }, body: bytes)
-        } catch let e as HTTPClientError {
-            throw StorageError.transient("\(method) \(Self.redacted(url)): \(e)")
-        } catch let e as StorageError {
-            throw e
         } catch {
-            // Connection refused or reset, DNS, TLS handshake: the network, not the store.
+            // Timeouts, connection refused or reset, DNS, TLS handshake: the network, not the store.
             throw StorageError.transient("\(method) \(Self.redacted(url)): \(error)")
         }
     }

@@ -18,14 +18,13 @@ public struct RetryPolicy: Sendable {
 
     public static let none = RetryPolicy(attempts: 1)
 
-    public func run<T>(_ what: String, _ body: () throws -> T) throws -> T {
+    public func run<T>(_ body: () throws -> T) throws -> T {
         var attempt = 1
         while true {
-            do { return try body() } catch StorageError.transient(let message) where attempt < attempts {
+            do { return try body() } catch StorageError.transient where attempt < attempts {
                 let cap = min(maxDelayMs, baseDelayMs << min(attempt - 1, 16))
                 usleep(useconds_t(Int.random(in: 0...cap) * 1000))
                 attempt += 1
-                _ = message
             }
         }
     }

@@ -42,31 +42,31 @@ extension Repository {
         indexState.withLock { $0 = idx }
     }
 
-    /// Every pack the index lists, with full blob entries, read from the index files (not
-    /// from the in-memory table, which keeps ID prefixes only). Superseded files are skipped;
-    /// `files` are the names of the files read (including undecodable ones, so a rewrite
-    /// replaces them too).
-    public func indexedPacks() throws -> (packs: [ID: [BlobEntry]], files: [ID], bad: [(ID, Error)]) {
+    /// The index as read from its files, with full blob entries (the in-memory table keeps
+    /// ID prefixes only).
+    public struct IndexListing: Sendable {
+        /// Pack → its entries (deduplicated, by offset), from the live files only.
+        public var packs: [ID: [BlobEntry]] = [:]
+        /// Every index file present, including undecodable and superseded ones (what a
+        /// rewrite replaces).
+        public var files: [ID] = []
+        public var bad: [(ID, Error)] = []
+        public var superseded: Set<ID> = []
+    }
+
+    /// Loads the index and lists every pack it names; superseded files are skipped.
+    public func indexedPacks() throws -> IndexListing {
+        var byFile: [ID: [IndexFile.Pack]] = [:]
+        let load = try loadIndex { name, file in byFile[name] = file.packs }
+        var listing = IndexListing(files: Array(byFile.keys) + load.bad.map(\.0), bad: load.bad, superseded: load.superseded)
         var byPack: [ID: [BlobEntry]] = [:]
-        var files: [ID] = []
-        let load = try loadIndex { name, file in
-            files.append(name)
-            for p in file.packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
+        for (name, packs) in byFile where !load.superseded.contains(name) {
+            for p in packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
         }
-        var skip = Set<ID>()
-        for name in load.superseded { skip.insert(name) }
-        if !skip.isEmpty {   // rare (a rewrite was interrupted): read the live files again
-            byPack = [:]
-            for name in files where !skip.contains(name) {
-                guard let file = try? IndexFile.decode(try loadFile(.index, name)) else { continue }
-                for p in file.packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
-            }
-        }
-        for (id, _) in load.bad { files.append(id) }
-        let dedup = byPack.mapValues { entries in
+        listing.packs = byPack.mapValues { entries in
             var seen = Set<BlobEntry>()
             return entries.filter { seen.insert($0).inserted }.sorted { $0.offset < $1.offset }
         }
-        return (dedup, files, load.bad)
+        return listing
     }
 }

@@ -1,6 +1,5 @@
 import CairnCore
 import CairnStorage
-internal import CPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,32 +16,13 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
     struct Status: Error { var code: UInt32; var message: String }
     static let ok: UInt32 = 0, eof: UInt32 = 1, noSuchFile: UInt32 = 2, permissionDenied: UInt32 = 3
 
-    let pid: pid_t
-    let toChild: Int32
-    let fromChild: Int32
+    let ssh: Subprocess
     var nextID: UInt32 = 1
     var extensions: Set<String> = []
 
     /// Starts `argv` (an ssh command ending in `-s sftp`) and says hello.
     init(argv: [String]) throws {
-        var up: [Int32] = [-1, -1], down: [Int32] = [-1, -1]
-        guard cposix_pipe_cloexec(&up) == 0, cposix_pipe_cloexec(&down) == 0 else { throw StorageError.io("cannot create pipes for ssh") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, up[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, down[1], 1)
-        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
-        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
-        var child: pid_t = 0
-        let rc = posix_spawnp(&child, argv[0], &actions, nil, cargs, Glibc.environ)
-        close(up[0]); close(down[1])
-        guard rc == 0 else {
-            close(up[1]); close(down[0])
-            throw StorageError.io("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
-        }
-        pid = child; toChild = up[1]; fromChild = down[0]
+        do { ssh = try Subprocess(argv, pipeInput: true) } catch { throw StorageError.io("\(error)") }
         signal(SIGPIPE, SIG_IGN)   // a dead ssh must give an error, not kill us
         var w = SFTPWriter()
         w.u32(3)
@@ -59,13 +39,6 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
         }
     }
 
-    deinit {
-        close(toChild); close(fromChild)
-        var status: Int32 = 0
-        kill(pid, SIGTERM)
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    }
-
     // MARK: framing
 
     func send(_ type: Packet, _ payload: [UInt8]) throws {
@@ -77,15 +50,8 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
     }
 
     func writeAll(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { b in
-            var done = 0
-            while done < b.count {
-                let n = Glibc.write(toChild, b.baseAddress! + done, b.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw StorageError.transient("sftp: connection lost (ssh exited?)") }
-                done += n
-            }
-        }
+        do { try CairnStorage.writeAll(ssh.input!, bytes) }
+        catch { throw StorageError.transient("sftp: connection lost (ssh exited?)") }
     }
 
     func readExactly(_ n: Int) throws -> [UInt8] {
@@ -93,7 +59,7 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
         var done = 0
         try out.withUnsafeMutableBytes { b in
             while done < n {
-                let r = Glibc.read(fromChild, b.baseAddress! + done, n - done)
+                let r = Glibc.read(ssh.output, b.baseAddress! + done, n - done)
                 if r < 0 && errno == EINTR { continue }
                 guard r > 0 else { throw StorageError.transient("sftp: connection lost (ssh exited: check the host, user and key)") }
                 done += r

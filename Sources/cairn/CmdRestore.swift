@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnStorage
 import CairnCore
 import CairnEngine
 import CairnFormat

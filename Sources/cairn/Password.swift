@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnStorage
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnStorage
 import CairnEngine
 import Dispatch
 import FoundationEssentials

@@ -3,23 +3,30 @@ import Glibc
 #endif
 internal import CPosix
 
-/// A child process started with posix_spawnp (PATH is searched), its standard output on a
-/// pipe and its other descriptors inherited. Used for --password-command and
-/// --stdin-from-command; Foundation's Process is not used so the CLI loads only
-/// FoundationEssentials.
-final class Subprocess {
-    let pid: pid_t
+/// A child process started with posix_spawnp (PATH is searched): its standard output on a
+/// pipe, its standard input on a pipe when asked, standard error inherited, no other
+/// descriptor. Used for --password-command, --stdin-from-command and the SFTP store's ssh;
+/// Foundation's Process is not used so the CLI loads only FoundationEssentials.
+public final class Subprocess {
+    public let pid: Int32
     /// Read end of the child's standard output.
-    let output: Int32
+    public let output: Int32
+    /// Write end of the child's standard input (with `pipeInput`; otherwise it inherits ours).
+    public let input: Int32?
     private var status: Int32?
 
-    init(_ argv: [String]) throws {
+    public init(_ argv: [String], pipeInput: Bool = false) throws {
         precondition(!argv.isEmpty)
-        var fds: [Int32] = [-1, -1]
+        var fds: [Int32] = [-1, -1], inFDs: [Int32] = [-1, -1]
         guard cposix_pipe_cloexec(&fds) == 0 else { throw SubprocessError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        if pipeInput && cposix_pipe_cloexec(&inFDs) != 0 {
+            close(fds[0]); close(fds[1])
+            throw SubprocessError("cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if pipeInput { posix_spawn_file_actions_adddup2(&actions, inFDs[0], 0) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)   // dup2 clears close-on-exec on fd 1
         posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -27,21 +34,25 @@ final class Subprocess {
         var child: pid_t = 0
         let rc = posix_spawnp(&child, argv[0], &actions, nil, cargs, Glibc.environ)
         close(fds[1])
+        if pipeInput { close(inFDs[0]) }
         guard rc == 0 else {
             close(fds[0])
+            if pipeInput { close(inFDs[1]) }
             throw SubprocessError("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
         }
         pid = child
         output = fds[0]
+        input = pipeInput ? inFDs[1] : nil
     }
 
     deinit {
         close(output)
+        if let input { close(input) }
         if status == nil { kill(pid, SIGTERM); _ = wait() }
     }
 
     /// Everything the child writes to standard output, until it closes it.
-    func readAll() -> [UInt8] {
+    public func readAll() -> [UInt8] {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -54,7 +65,7 @@ final class Subprocess {
 
     /// Waits for the child; its exit status, or 128 + the signal that ended it.
     @discardableResult
-    func wait() -> Int32 {
+    public func wait() -> Int32 {
         if let status { return status }
         var raw: Int32 = 0
         while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
@@ -64,19 +75,19 @@ final class Subprocess {
         return s
     }
 
-    var isRunning: Bool { status == nil }
+    public var isRunning: Bool { status == nil }
 
-    func terminate() { if status == nil { kill(pid, SIGTERM) } }
+    public func terminate() { if status == nil { kill(pid, SIGTERM) } }
 }
 
-struct SubprocessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+public struct SubprocessError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// Writes all of `bytes` to a file descriptor (retrying short writes and EINTR); throws
 /// when the descriptor refuses them (a full disk behind `dump > file`, say).
-func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) throws {
+public func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) throws {
     let array = Array(bytes)
     try array.withUnsafeBytes { b in
         var done = 0
