@@ -46,6 +46,11 @@ public final class Archiver: @unchecked Sendable {
     var warnings: [String] = []
     /// Dry run: blobs that would be added, and their plain bytes.
     let dryRunNew = Locked((seen: Set<ID>(), bytes: UInt64(0)))
+    /// The partial-tree checkpoint: files this run has read, on their way to the upload
+    /// journal, and whether an interrupted run of the same source left some to reuse.
+    var source = ""
+    var resuming = false
+    let readFiles = Locked((files: [(path: [UInt8], node: Node)](), flushed: Timestamp.now()))
 
     deinit { pool.close(); filePool.close() }
 
@@ -67,6 +72,8 @@ public final class Archiver: @unchecked Sendable {
         let display = absolute.map { FS.string($0) }.sorted()
         let parentID = try findParent(paths: display)
         let parentTree = try parentID.map { try repo.loadTree(try repo.loadSnapshot($0).treeID!) }
+        source = options.hostname + "\n" + display.joined(separator: "\n")
+        resuming = !options.force && !options.dryRun && (repo.journal?.hasFiles(source: source) ?? false)
         Scanner.start(paths: absolute, excludes: excludes, oneFileSystem: options.oneFileSystem, progress: progress)
         let trie = PathTrie()
         for p in absolute { trie.insert(p.split(separator: 47).map(Array.init)) }
@@ -105,6 +112,7 @@ public final class Archiver: @unchecked Sendable {
             try? filePool.wait()
             try? pool.wait()
             if !options.dryRun { try? repo.flush() }
+            flushReadFiles(force: true)
             throw error
         }
     }
@@ -126,6 +134,7 @@ public final class Archiver: @unchecked Sendable {
                             username: Host.user, uid: getuid(), gid: getgid(), tags: options.tags, parent: parent,
                             excludes: options.excludes, programVersion: Repository.programVersion, summary: summary)
         let id = options.dryRun ? nil : try repo.saveSnapshot(snap)
+        if id != nil && !source.isEmpty { repo.journal?.forgetFiles(source: source) }
         return BackupResult(snapshotID: id, snapshot: snap, parent: parent, warnings: warnings)
     }
 
@@ -221,6 +230,16 @@ public final class Archiver: @unchecked Sendable {
                 progress.addBytes(Int(node.size))
                 return .node(node)
             }
+            if resuming, let r = repo.journal?.fileRead(source: source, path: path), r.type == .file,
+               r.size == node.size, r.mtime == node.mtime, r.ctime == node.ctime, r.inode == node.inode,
+               r.chunks.allSatisfy({ repo.hasBlob(.data, $0) }) {
+                // Read by the interrupted run, and its blobs reached the store.
+                node.content = r.content
+                if parent?.type == .file { summary.filesChanged += 1 } else { summary.filesNew += 1 }
+                summary.totalBytes += node.size
+                progress.addBytes(Int(node.size))
+                return .node(node)
+            }
             let slot = FileSlot(node: node, hadParent: parent?.type == .file)
             group.enter()
             do {
@@ -283,9 +302,28 @@ public final class Archiver: @unchecked Sendable {
             slot.node.content = .chunks(ids)
             slot.node.size = size
             slot.ok = true
+            recordRead(path: path, node: slot.node)
         } catch let e as SourceError {
             slot.error = e
         }
+    }
+
+    /// Adds a file to the partial-tree checkpoint (written to the journal in batches).
+    func recordRead(path: PathBytes, node: Node) {
+        guard !options.dryRun, !source.isEmpty, repo.journal != nil else { return }
+        readFiles.withLock { $0.files.append((path, node)) }
+        flushReadFiles(force: false)
+    }
+
+    /// Writes the batch to the journal when it is big or a second old (or when forced).
+    func flushReadFiles(force: Bool) {
+        guard let journal = repo.journal else { return }
+        let batch: [(path: [UInt8], node: Node)] = readFiles.withLock { r in
+            let due = force || r.files.count >= 512 || Timestamp.now().nanoseconds - r.flushed.nanoseconds > 1_000_000_000
+            guard due, !r.files.isEmpty else { return [] }
+            let b = r.files; r.files = []; r.flushed = Timestamp.now(); return b
+        }
+        journal.filesRead(source: source, batch)
     }
 
     /// The IDs of one stream's chunks, filled in by workers in any order.

@@ -155,6 +155,7 @@ extension Repository {
             throw error
         }
         let bytesCount = pack.size
+        journal?.packStored(IndexFile.Pack(id: name, blobs: pack.entries), size: bytesCount)
         indexState.withLock { $0.add(pack: name, blobs: pack.entries) }
         let checkpoint: Bool = writer.withLock { w in
             for e in pack.entries { w.inFlight[Int(e.type.rawValue)].remove(e.id) }
@@ -179,6 +180,7 @@ extension Repository {
             writer.withLock { $0.unsaved.insert(contentsOf: packs, at: 0) }
             throw error
         }
+        journal?.packsIndexed(packs.map(\.id))
     }
 
     /// Writes the packs still open (data first, then tree) and the index for everything written.
@@ -193,25 +195,34 @@ extension Repository {
         try saveIndex()
     }
 
-    /// Finds packs that no index file lists (left by an interrupted run), reads each whole,
-    /// checks its SHA-256 name and header, and writes an index file for the good ones, so
-    /// their blobs are reused. A pack that fails is not adopted (check reports it).
+    /// Adopts packs that no index file lists, left by an interrupted run, so their blobs are
+    /// reused rather than sent again. Packs the upload journal knows are adopted from it after
+    /// one listing of the store (no reads); others are adopted from their header (two ranged
+    /// reads each; the blobs' MACs are checked when read). A pack whose header does not open
+    /// is not adopted (check reports it). One index file lists everything adopted.
     @discardableResult
-    public func indexUnindexedPacks() throws -> (packs: Int, damaged: [ID]) {
+    public func indexUnindexedPacks() throws -> (fromJournal: Int, fromHeaders: Int, damaged: [ID]) {
+        let listed = Dictionary(try backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } },
+                                uniquingKeysWith: { a, _ in a })
         var found: [IndexFile.Pack] = []
-        var damaged: [ID] = []
-        for info in try backend.list(.pack) {
-            guard let id = ID(hex: info.name), !hasPack(id) else { continue }
-            do {
-                let bytes = try backend.read(.pack, info.name)
-                guard SHA256.hash(bytes) == id else { throw RepositoryError.damaged("pack \(id.short) does not match its name") }
-                let h = try PackHeader.parse(pack: bytes, key: key)
-                found.append(IndexFile.Pack(id: id, blobs: h.entries))
-            } catch { damaged.append(id) }
+        var fromJournal = 0
+        var stale: [ID] = []
+        for (pack, size) in journal?.storedPacks() ?? [] {
+            if hasPack(pack.id) { stale.append(pack.id); continue }
+            guard listed[pack.id] == size else { stale.append(pack.id); continue }   // gone (pruned?) or different
+            found.append(pack); fromJournal += 1
         }
-        guard !found.isEmpty else { return (0, damaged) }
-        try saveFile(.index, IndexFile(packs: found).encode())
+        journal?.packsIndexed(stale)
+        let adopted = Set(found.map(\.id))
+        var damaged: [ID] = []
+        for (id, size) in listed where !hasPack(id) && !adopted.contains(id) {
+            do { found.append(IndexFile.Pack(id: id, blobs: try readPackHeader(id, size: size).entries)) }
+            catch { damaged.append(id) }
+        }
+        guard !found.isEmpty else { return (0, 0, damaged) }
         indexState.withLock { idx in for p in found { idx.add(pack: p.id, blobs: p.blobs) } }
-        return (found.count, damaged)
+        writer.withLock { $0.unsaved.append(contentsOf: found) }
+        try saveIndex()
+        return (fromJournal, found.count - fromJournal, damaged)
     }
 }

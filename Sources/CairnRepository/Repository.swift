@@ -26,15 +26,21 @@ public final class Repository: Sendable {
     /// Makes full packs durable (fsync, rename, index) off the compressing threads.
     let packWriter = WorkerPool(threads: 1, limit: 4)
     let cacheState = Locked<Cache?>(nil)
+    let journalState = Locked<Journal?>(nil)
 
     deinit { packWriter.close() }
 
     /// Uses a local cache for index and snapshot files and tree blobs.
+    /// Also opens the upload journal beside it, and hands it to a multipart store.
     public func attachCache(folder: String) throws {
         let c = try Cache(folder: folder, repositoryID: id)
         cacheState.withLock { $0 = c }
+        let j = try Journal(folder: folder + "/" + id.hex, key: key, random: random)
+        journalState.withLock { $0 = j }
+        (backend as? any MultipartBackend)?.attach(journal: j)
     }
     public var cache: Cache? { cacheState.withLock { $0 } }
+    public var journal: Journal? { journalState.withLock { $0 } }
 
     public static let programVersion = "cairn 0.1.0"
 

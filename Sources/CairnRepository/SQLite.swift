@@ -34,6 +34,9 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// A bound value.
     enum Value { case text(String), blob([UInt8]), int(Int64) }
 
+    var errorMessage: String { String(cString: sqlite3_errmsg(db)) }
+    fileprivate func prepareStatement(_ sql: String, _ args: [Value]) throws -> OpaquePointer { try prepare(sql, args) }
+
     private func prepare(_ sql: String, _ args: [Value]) throws -> OpaquePointer {
         var stmt: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else {
@@ -78,5 +81,46 @@ final class SQLiteDatabase: @unchecked Sendable {
             if let c = sqlite3_column_text(stmt, 0) { out.append(String(cString: c)) }
         }
         return out
+    }
+}
+
+extension SQLiteDatabase {
+    /// One result row; columns by index.
+    struct Row {
+        fileprivate let stmt: OpaquePointer
+        func text(_ i: Int32) -> String { sqlite3_column_text(stmt, i).map { String(cString: $0) } ?? "" }
+        func int(_ i: Int32) -> Int64 { sqlite3_column_int64(stmt, i) }
+        func blob(_ i: Int32) -> [UInt8] {
+            let n = Int(sqlite3_column_bytes(stmt, i))
+            guard n > 0, let p = sqlite3_column_blob(stmt, i) else { return [] }
+            return Array(UnsafeRawBufferPointer(start: p, count: n))
+        }
+    }
+
+    /// Every row, mapped.
+    func rows<T>(_ sql: String, _ args: [Value] = [], _ map: (Row) throws -> T) throws -> [T] {
+        let stmt = try prepareStatement(sql, args)
+        defer { sqlite3_finalize(stmt) }
+        var out: [T] = []
+        while true {
+            let r = sqlite3_step(stmt)
+            if r == SQLITE_DONE { break }
+            guard r == SQLITE_ROW else { throw Failure(message: errorMessage) }
+            out.append(try map(Row(stmt: stmt)))
+        }
+        return out
+    }
+
+    /// Runs `body` in one transaction (committed if it returns, rolled back if it throws).
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let v = try body()
+            try execute("COMMIT")
+            return v
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
     }
 }

@@ -43,8 +43,7 @@ struct Backup: ParsableCommand {
         defer { lock.release() }
         _ = (repo.backend as? LocalBackend)?.removeStaleTemporaries(olderThan: 3600)
         try repo.loadIndex()
-        let adopted = try repo.indexUnindexedPacks()
-        if adopted.packs > 0 && !global.quiet && !global.json { stderr("reusing \(adopted.packs) pack(s) left by an interrupted backup") }
+        try resumeInterrupted(repo)
 
         var o = BackupOptions()
         o.excludes = exclude
@@ -87,6 +86,23 @@ struct Backup: ParsableCommand {
         line.stop()
         report(result)
         if !result.warnings.isEmpty { throw ExitWith(code: .incomplete) }
+    }
+
+    /// Picks up what an interrupted run left: packs stored but not indexed are adopted, and
+    /// multipart uploads it never finished are aborted (another host's uploads only when over
+    /// a day old).
+    func resumeInterrupted(_ repo: Repository) throws {
+        let adopted = try repo.indexUnindexedPacks()
+        let n = adopted.fromJournal + adopted.fromHeaders
+        if n > 0 && !global.quiet && !global.json { stderr("reusing \(n) pack(s) left by an interrupted backup") }
+        if let multipart = repo.backend as? any MultipartBackend {
+            do {
+                let aborted = try multipart.cleanUpInterruptedUploads(olderThanSeconds: 86_400)
+                if aborted > 0 && !global.quiet && !global.json { stderr("cleaned up \(aborted) interrupted upload(s)") }
+            } catch {
+                if !global.quiet { stderr("warning: could not clean up interrupted uploads: \(error)") }
+            }
+        }
     }
 
     func backupCommand(_ archiver: Archiver) throws -> BackupResult {

@@ -17,10 +17,11 @@ import Testing
     struct Run { var status: Int32; var out: String; var err: String }
 
     @discardableResult
-    static func cairn(_ args: [String], repo: String, password: String = "pw", stdin: Data? = nil, env extra: [String: String] = [:]) throws -> Run {
+    static func cairn(_ args: [String], repo: String, password: String = "pw", stdin: Data? = nil, env extra: [String: String] = [:],
+                      cache: String? = nil) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["-r", repo, "--no-cache", "-q"] + args
+        p.arguments = ["-r", repo] + (cache.map { ["--cache-dir", $0] } ?? ["--no-cache"]) + ["-q"] + args
         var env = ProcessInfo.processInfo.environment
         env["CAIRN_PASSWORD"] = password
         env.merge(extra) { $1 }

@@ -93,10 +93,11 @@ import Testing
 
     /// Starts the command, kills it with SIGKILL after `ms` (unless it finished). Returns
     /// whether it was still running when killed, and how long it ran.
-    static func killDuring(_ args: [String], repo: String, afterMs ms: Int) throws -> (Bool, Int) {
+    static func killDuring(_ args: [String], repo: String, afterMs ms: Int, cache: String? = nil,
+                           until condition: (() -> Bool)? = nil) throws -> (Bool, Int) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.binary)
-        p.arguments = ["-r", repo, "--no-cache", "-q"] + args
+        p.arguments = ["-r", repo] + (cache.map { ["--cache-dir", $0] } ?? ["--no-cache"]) + ["-q"] + args
         var env = ProcessInfo.processInfo.environment
         env["CAIRN_PASSWORD"] = "pw"
         p.environment = env
@@ -105,7 +106,7 @@ import Testing
         try p.run()
         let start = Timestamp.now()
         func elapsedMs() -> Int { Int((Timestamp.now().nanoseconds - start.nanoseconds) / 1_000_000) }
-        while p.isRunning && elapsedMs() < ms { usleep(1000) }
+        while p.isRunning && elapsedMs() < ms && !(condition?() ?? false) { usleep(1000) }
         let running = p.isRunning
         if running { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
