@@ -59,7 +59,7 @@ let package = Package(
                 dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnREST", "CairnSFTP", "CPosix",
+                          dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnSFTP", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.

@@ -23,8 +23,9 @@ public final class Repository: Sendable {
     let indexState = Locked(BlobIndex())
     let writer = Locked(WriterState())
     let sealers = Locked([Sealer]())
-    /// Makes full packs durable (fsync, rename, index) off the compressing threads.
-    let packWriter = WorkerPool(threads: 1, limit: 4)
+    /// Sends full packs to the store and makes them durable (fsync, rename, index) off the
+    /// compressing threads, `connections` at a time.
+    let packWriter: WorkerPool
     let cacheState = Locked<Cache?>(nil)
     let journalState = Locked<Journal?>(nil)
 
@@ -44,7 +45,9 @@ public final class Repository: Sendable {
 
     public static let programVersion = "cairn 0.1.0"
 
-    init(backend: any Backend, key: MasterKey, keyName: String, config: Config, random: any RandomSource, compression: CompressionMode?) {
+    init(backend: any Backend, key: MasterKey, keyName: String, config: Config, random: any RandomSource, compression: CompressionMode?,
+         connections: Int = 1) {
+        packWriter = WorkerPool(threads: max(1, connections), limit: max(1, connections) + 3)
         self.backend = backend; self.key = key; self.keyName = keyName; self.config = config; self.random = random
         self.cdc = FastCDC(parameters: config.chunkerParameters, gear: GearTable.derive(chunkerKey: key.chunkerKey))
         self.compression = compression ?? config.compression
@@ -87,8 +90,9 @@ public final class Repository: Sendable {
     }
 
     /// Opens a repository with a password, trying every key file in name order.
+    /// `connections`: how many packs are sent to the store at once.
     public static func open(backend: any Backend, password: [UInt8], compression: CompressionMode? = nil,
-                            random: any RandomSource = SystemRandom()) throws -> Repository {
+                            random: any RandomSource = SystemRandom(), connections: Int = 1) throws -> Repository {
         let sealedConfig: [UInt8]
         do { sealedConfig = try backend.read(.config, "config") }
         catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
@@ -113,7 +117,8 @@ public final class Repository: Sendable {
                 if case .unsupportedVersion = e { throw e }
                 throw RepositoryError.damaged("the config file does not open with the repository's key (\(e)); it is the one file without a copy: restore it from a copy of the repository")
             }
-            return Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression)
+            return Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression,
+                              connections: connections)
         }
         if let lastError, case FormatError.unsupportedVersion = lastError { throw lastError }
         throw RepositoryError.wrongPassword

@@ -18,8 +18,11 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
     let argv: [String]
     let lock = Locked<SFTPConnection?>(nil)
 
-    public init(location spec: String, command: String? = nil) throws {
+    let retry: RetryPolicy
+
+    public init(location spec: String, command: String? = nil, retry: RetryPolicy = RetryPolicy()) throws {
         let parsed = try Self.parse(spec)
+        self.retry = retry
         location = "sftp:" + spec
         root = parsed.path
         if let command, !command.isEmpty {
@@ -49,22 +52,22 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
         }
     }
 
-    /// Runs `body` on the connection, starting ssh on first use and once more after a lost
-    /// connection (a transient failure is retried on a fresh ssh).
+    /// Runs `body` on the connection, starting ssh on first use and again after a lost
+    /// connection: a transient failure is retried on a fresh ssh, with the retry policy's
+    /// backoff.
     func withConnection<T>(_ what: String, _ body: (SFTPConnection) throws -> T) throws -> T {
         try lock.withLock { conn in
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    if conn == nil { conn = try SFTPConnection(argv: argv) }
-                    return try body(conn!)
-                } catch let s as SFTPConnection.Status {
-                    throw Self.error(s, what)
-                } catch StorageError.transient(let m) {
-                    conn = nil
-                    if attempt >= 3 { throw StorageError.transient("\(what) at \(location): \(m)") }
-                    usleep(useconds_t(200_000 * attempt))
+            do {
+                return try retry.run {
+                    do {
+                        if conn == nil { conn = try SFTPConnection(argv: argv) }
+                        return try body(conn!)
+                    } catch let s as SFTPConnection.Status {
+                        throw Self.error(s, what)
+                    } catch StorageError.transient(let m) {
+                        conn = nil
+                        throw StorageError.transient("\(what) at \(location): \(m)")
+                    }
                 }
             }
         }
@@ -129,16 +132,19 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
     }
 
     public func read(_ type: FileType, _ name: String, offset: UInt64, length: Int?) throws -> [UInt8] {
-        try withConnection("read \(type.folder)/\(name)") { c in
-            let bytes = try c.read(path(type, name), offset: offset, length: length)
-            if let length, bytes.count != length {
-                throw StorageError.io("read \(type.folder)/\(name) at \(location): \(bytes.count) of \(length) bytes")
+        let bytes = try withConnection("read \(type.folder)/\(name)") { c in
+            let got = try c.read(path(type, name), offset: offset, length: length)
+            if let length, got.count != length {
+                throw StorageError.io("read \(type.folder)/\(name) at \(location): \(got.count) of \(length) bytes")
             }
-            return bytes
+            return got
         }
+        Bandwidth.download.transfer(bytes.count)
+        return bytes
     }
 
     public func write(_ type: FileType, _ name: String, _ bytes: [UInt8]) throws {
+        Bandwidth.upload.transfer(bytes.count)
         let final = path(type, name)
         let dir = String(final[..<final.lastIndex(of: "/")!])
         let tmp = dir + "/.tmp-" + name + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)

@@ -47,6 +47,7 @@ extension LocalBackend: SpoolingBackend {
     }
 
     public func commit(_ spool: SpoolFile, _ type: FileType, _ name: String) throws {
+        Bandwidth.upload.transfer(Int(spool.size))
         let final = path(type, name)
         guard fsync(spool.fd) == 0 else { let e = errno; discard(spool); throw Self.error(e, "fsync \(spool.path)") }
         close(spool.fd)

@@ -35,6 +35,28 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Compression for new blobs: auto|off|fastest|max (default: the repository's).", valueName: "mode"))
     var compression: CompressionMode?
 
+    @Option(name: .customLong("limit-upload"), help: ArgumentHelp("Limit uploads to this many KiB/s.", valueName: "KiB/s"))
+    var limitUpload: Int?
+
+    @Option(name: .customLong("limit-download"), help: ArgumentHelp("Limit downloads to this many KiB/s.", valueName: "KiB/s"))
+    var limitDownload: Int?
+
+    @Option(help: ArgumentHelp("Retries of a failed request to a remote store, with exponential backoff (default 9: about a minute).", valueName: "n"))
+    var retries: Int?
+
+    @Option(help: ArgumentHelp("Time limit of one request to an HTTP store, in seconds (default 120).", valueName: "seconds"))
+    var timeout: Int?
+
+    @Option(help: ArgumentHelp("Packs sent to the store at once (default: 1 for a local folder and SFTP, 4 for S3 and REST).", valueName: "n"))
+    var connections: Int?
+
+    func validate() throws {
+        if let c = connections, !(1...64).contains(c) { throw ValidationError("--connections must be between 1 and 64") }
+        if let r = retries, !(0...100).contains(r) { throw ValidationError("--retries must be between 0 and 100") }
+        if let t = timeout, t < 1 { throw ValidationError("--timeout must be at least 1 second") }
+        if (limitUpload ?? 0) < 0 || (limitDownload ?? 0) < 0 { throw ValidationError("--limit-upload and --limit-download take KiB/s, 0 or more") }
+    }
+
     var location: String {
         get throws {
             guard let r = repo ?? ProcessInfo.processInfo.environment["CAIRN_REPOSITORY"], !r.isEmpty else {
@@ -44,7 +66,16 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    var backend: any Backend { get throws { try StoreLocation.backend(for: try location) } }
+    var backend: any Backend {
+        get throws {
+            Bandwidth.upload.setLimit(kibPerSecond: limitUpload)
+            Bandwidth.download.setLimit(kibPerSecond: limitDownload)
+            var t = StoreLocation.Transfer()
+            if let retries { t.retries = retries }
+            if let timeout { t.timeoutSeconds = timeout }
+            return try StoreLocation.backend(for: try location, transfer: t)
+        }
+    }
 
     func password(confirm: Bool = false, prompt: String = "enter password for repository: ") throws -> [UInt8] {
         try Password.read(file: passwordFile, command: passwordCommand, confirm: confirm, prompt: prompt)
@@ -53,7 +84,8 @@ struct GlobalOptions: ParsableArguments {
     func open() throws -> Repository {
         let backend = try backend
         guard backend.exists(.config, "config") else { throw RepositoryError.noRepository(backend.location) }
-        let r = try Repository.open(backend: backend, password: try password(), compression: compression)
+        let r = try Repository.open(backend: backend, password: try password(), compression: compression,
+                                    connections: connections ?? StoreLocation.defaultConnections(backend))
         if !noCache, let folder = cacheDir ?? Cache.defaultFolder() {
             do { try r.attachCache(folder: folder) } catch { if !quiet { stderr("warning: cache disabled: \(error)") } }
         }

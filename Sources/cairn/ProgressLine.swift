@@ -9,6 +9,8 @@ import FoundationEssentials
 final class ProgressLine: @unchecked Sendable {
     let progress: OperationProgress
     let verb: String
+    /// Bytes the stores had sent and received before this operation.
+    let sentBefore = Bandwidth.upload.total, receivedBefore = Bandwidth.download.total
     private var running = false
     private let stopped = Locked(false)
     private let wake = DispatchSemaphore(value: 0)
@@ -37,6 +39,9 @@ final class ProgressLine: @unchecked Sendable {
             line += " \(fixed(pct, 1))% of \(formatBytes(total))"
             if rate > 0, c.bytes < total { line += " ETA " + formatDuration(Double(total - c.bytes) / rate) }
         }
+        let sent = Bandwidth.upload.total - sentBefore, received = Bandwidth.download.total - receivedBefore
+        if sent > 0 { line += ", sent \(formatBytes(sent)) at \(formatBytes(UInt64(Double(sent) / secs)))/s" }
+        if received > 0 { line += ", received \(formatBytes(received))" }
         if c.errors > 0 { line += ", \(c.errors) errors" }
         try? writeAll(2, ("\r\u{1b}[K" + line).utf8)
     }

@@ -1,3 +1,4 @@
+import CairnHTTP
 import CairnREST
 import CairnSFTP
 import CairnStorage
@@ -6,13 +7,28 @@ import FoundationEssentials
 /// Turns a repository location into a store: `rest:URL`, `sftp:[USER@]HOST[:PORT]:/PATH`,
 /// `sftp://...`, `local:PATH` or a plain path.
 enum StoreLocation {
-    static func backend(for location: String) throws -> any Backend {
+    /// How remote stores retry and time out.
+    struct Transfer {
+        var retries = 9
+        var timeoutSeconds = 120
+        var retry: RetryPolicy { RetryPolicy(attempts: retries + 1) }
+        var http: HTTPExchange { HTTPExchange(timeoutSeconds: timeoutSeconds, retry: retry) }
+    }
+
+    static func backend(for location: String, transfer: Transfer = Transfer()) throws -> any Backend {
         if location.hasPrefix("sftp:") {
             return try SFTPBackend(location: String(location.dropFirst(5)),
-                                   command: ProcessInfo.processInfo.environment["CAIRN_SFTP_COMMAND"])
+                                   command: ProcessInfo.processInfo.environment["CAIRN_SFTP_COMMAND"],
+                                   retry: transfer.retry)
         }
-        if location.hasPrefix("rest:") { return try RESTBackend(url: String(location.dropFirst(5))) }
+        if location.hasPrefix("rest:") { return try RESTBackend(url: String(location.dropFirst(5)), http: transfer.http) }
         if location.hasPrefix("local:") { return LocalBackend(path: String(location.dropFirst(6))) }
         return LocalBackend(path: location)
+    }
+
+    /// Packs in flight at once: HTTP stores gain from parallel requests; a local folder and
+    /// the single SFTP connection do not.
+    static func defaultConnections(_ backend: any Backend) -> Int {
+        backend is LocalBackend || backend is SFTPBackend ? 1 : 4
     }
 }

@@ -1,5 +1,4 @@
 import CairnCore
-import CairnStorage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +11,9 @@ public struct RetryPolicy: Sendable {
     public var baseDelayMs: Int
     public var maxDelayMs: Int
 
-    public init(attempts: Int = 6, baseDelayMs: Int = 250, maxDelayMs: Int = 20_000) {
+    /// The default: 10 attempts, waits capped at 0.25, 0.5, 1, 2, 4, 8, 16, 20, 20 s — a store
+    /// may be away for about a minute before the operation fails (and the next run resumes).
+    public init(attempts: Int = 10, baseDelayMs: Int = 250, maxDelayMs: Int = 20_000) {
         self.attempts = attempts; self.baseDelayMs = baseDelayMs; self.maxDelayMs = maxDelayMs
     }
 
