@@ -53,7 +53,8 @@ public struct Snapshot: Sendable, Codable, Equatable {
     public var gid: UInt32
     public var tags: [String]
     public var parent: String?
-    /// Set by `repair snapshots`: the ID of the snapshot this one replaces.
+    /// Set by `repair snapshots`: the ID of the snapshot this one replaces; by `copy`: the ID
+    /// of the snapshot in the source repository (its own `original` if it has one).
     public var original: String?
     public var excludes: [String]
     public var programVersion: String

@@ -15,6 +15,8 @@ import Glibc
 ///   them after checking the store still has them, without reading them back.
 /// - `uploads` / `parts`: multipart uploads a store started and the parts that reached it
 ///   (see `UploadJournal`).
+/// - `copied`: for `copy` between repositories with different ID keys, the destination ID
+///   of each data blob already copied, so a resumed copy does not read it again.
 /// - `files`: the files an interrupted backup had finished reading, per backup source (a
 ///   checkpoint of the partial tree), so the next backup of the same source does not read
 ///   them again. This table holds paths and blob IDs in the clear, like the source itself on
@@ -41,6 +43,8 @@ public final class Journal: UploadJournal, Sendable {
                 part INTEGER NOT NULL, etag TEXT NOT NULL, PRIMARY KEY (store, object, upload_id, part));
             CREATE TABLE IF NOT EXISTS files (source TEXT NOT NULL, path BLOB NOT NULL, node BLOB NOT NULL,
                 PRIMARY KEY (source, path));
+            CREATE TABLE IF NOT EXISTS copied (repository TEXT NOT NULL, source_id BLOB NOT NULL, id BLOB NOT NULL,
+                PRIMARY KEY (repository, source_id));
             """)
         db = Locked(conn)
         self.key = key
@@ -115,6 +119,20 @@ public final class Journal: UploadJournal, Sendable {
                 return UnfinishedUpload(object: object, uploadID: uploadID, parts: Dictionary(parts, uniquingKeysWith: { a, _ in a }))
             }
         }
+    }
+
+    // MARK: blobs copied from another repository
+
+    /// The ID under which a blob of repository `from` was stored here by `copy`.
+    public func copiedBlob(from repository: ID, _ sourceID: ID) -> ID? {
+        let b = db.withLock { try? $0.blob("SELECT id FROM copied WHERE repository=? AND source_id=?",
+                                           [.text(repository.hex), .blob(sourceID.bytes)]) } ?? nil
+        return b.flatMap { $0.count == 32 ? ID($0) : nil }
+    }
+
+    public func blobCopied(from repository: ID, _ sourceID: ID, to id: ID) {
+        db.withLock { try? $0.run("INSERT OR REPLACE INTO copied (repository, source_id, id) VALUES (?, ?, ?)",
+                                  [.text(repository.hex), .blob(sourceID.bytes), .blob(id.bytes)]) }
     }
 
     // MARK: partial-tree checkpoint

@@ -64,6 +64,10 @@ public final class Repository: Sendable {
         public var hostname = Host.name
         public var username = Host.user
         public var time = Timestamp.now()
+        /// The ID and chunker keys of another repository (with its chunker parameters): blobs
+        /// then get the same IDs and cuts in both, so `copy` sends only what is missing and
+        /// backups into either deduplicate against copies. The encryption key is always new.
+        public var sharedKeys: MasterKey? = nil
         public init() {}
     }
 
@@ -75,7 +79,10 @@ public final class Repository: Sendable {
         try Config(id: .zero, chunker: options.chunker, compression: options.compression, packSize: options.packSize).validate()
         guard options.scrypt.isSane else { throw RepositoryError.invalidArgument("scrypt parameters out of range") }
         try backend.create()
-        let master = MasterKey.generate(random: random)
+        var master = MasterKey.generate(random: random)
+        if let shared = options.sharedKeys {
+            master = MasterKey(encryptionKey: master.encryptionKey, idKey: shared.idKey, chunkerKey: shared.chunkerKey)
+        }
         let repoID = ID(random.bytes(32))
         let config = Config(id: repoID, chunker: options.chunker, compression: options.compression, packSize: options.packSize)
         let keyFile = try KeyFile.create(master: master, password: password, parameters: options.scrypt,

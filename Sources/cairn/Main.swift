@@ -24,7 +24,7 @@ struct Cairn: ParsableCommand {
         abstract: "Deduplicating, encrypted, verifiable backups.",
         version: Repository.programVersion,
         subcommands: [Init.self, Backup.self, Restore.self, Snapshots.self, Ls.self, Dump.self, Stats.self,
-                      Check.self, Repair.self, Cat.self, Key.self, Unlock.self])
+                      Check.self, Repair.self, Copy.self, Cat.self, Key.self, Unlock.self])
 
     static func main() {
         // One malloc arena per worker thread would keep freed blob buffers resident in each;
@@ -57,7 +57,8 @@ struct Cairn: ParsableCommand {
     /// restic users write `cairn -r REPO backup ...`: global options before the subcommand
     /// are moved behind it (and behind `key`'s own subcommand).
     static func hoistGlobalOptions(_ args: [String]) -> [String] {
-        let withValue: Set<String> = ["-r", "--repo", "--password-file", "--password-command", "--compression", "--cache-dir"]
+        let withValue: Set<String> = ["-r", "--repo", "--password-file", "--password-command", "--compression", "--cache-dir",
+                                       "--limit-upload", "--limit-download", "--connections", "--retries", "--timeout"]
         let flags: Set<String> = ["-q", "--quiet", "--json", "--no-cache"]
         var leading: [String] = []
         var i = 0

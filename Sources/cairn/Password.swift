@@ -8,14 +8,15 @@ import Glibc
 /// Where the password comes from, in order: CAIRN_PASSWORD, --password-file /
 /// CAIRN_PASSWORD_FILE, --password-command / CAIRN_PASSWORD_COMMAND, a prompt on the terminal.
 enum Password {
-    static func read(file: String?, command: String?, confirm: Bool, prompt: String) throws -> [UInt8] {
+    /// `envPrefix` is CAIRN_ for the repository, CAIRN_FROM_ for the source of `copy`.
+    static func read(file: String?, command: String?, confirm: Bool, prompt: String, envPrefix: String = "CAIRN_") throws -> [UInt8] {
         let env = ProcessInfo.processInfo.environment
-        if let p = env["CAIRN_PASSWORD"], !p.isEmpty { return Array(p.utf8) }
-        if let f = file ?? env["CAIRN_PASSWORD_FILE"] {
+        if let p = env[envPrefix + "PASSWORD"], !p.isEmpty { return Array(p.utf8) }
+        if let f = file ?? env[envPrefix + "PASSWORD_FILE"] {
             guard let d = FileManager.default.contents(atPath: f) else { throw ValidationError("cannot read password file \(f)") }
             return firstLine(Array(d))
         }
-        if let c = command ?? env["CAIRN_PASSWORD_COMMAND"] {
+        if let c = command ?? env[envPrefix + "PASSWORD_COMMAND"] {
             let p = try Subprocess(["/bin/sh", "-c", c])
             let data = p.readAll()
             let status = p.wait()
