@@ -95,7 +95,8 @@ run_cairn() {
   fi
 }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['summary']['$1'])"; }
-du_bytes() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
+# pack bytes a local repository holds (final names only: not packs still being written)
+pack_bytes() { { find "$1" -type f -regextype egrep -regex '.*/[0-9a-f]{64}' -printf '%s\n' 2>/dev/null || true; } | awk '{s+=$1} END {print s+0}'; }
 mb() { awk -v b="$1" 'BEGIN{printf "%.1f MB", b/1e6}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f %%", 100*a/b}'; }
 
@@ -114,7 +115,7 @@ for store in "${STORES[@]}"; do
   t0=$(date +%s.%N)
   run_cairn "$store" "$loc" "$port" --cache-dir "$WORK/cache-$store-fresh" --json backup "$WORK/src" > "$WORK/$store-fresh.json"
   t1=$(date +%s.%N)
-  if [ "$store" = local ]; then fresh=$(du_bytes "$loc/data"); else fresh=$(sent "$WORK/$store-fresh.stats"); fi
+  if [ "$store" = local ]; then fresh=$(pack_bytes "$loc/data"); else fresh=$(sent "$WORK/$store-fresh.stats"); fi
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
   log "fresh: $(mb "$fresh") in ${secs}s"
 
@@ -133,15 +134,16 @@ for store in "${STORES[@]}"; do
     exec "$CAIRN" -r "$loc" --cache-dir "$cache" -q backup "$WORK/src"
   ) &
   bpid=$!   # the subshell execs cairn: this is cairn's PID
+  PIDS+=("$bpid")
   while kill -0 $bpid 2>/dev/null; do
-    if [ "$store" = local ]; then now=$(du_bytes "$loc/data"); else now=$(sent "$WORK/$store-kill.stats"); fi
+    if [ "$store" = local ]; then now=$(pack_bytes "$loc/data"); else now=$(sent "$WORK/$store-kill.stats"); fi
     [ "$now" -ge $((fresh / 2)) ] && break
     sleep 0.02
   done
   kill -9 $bpid 2>/dev/null || true; wait $bpid 2>/dev/null || true
-  if [ "$store" = local ]; then killed_at=$(du_bytes "$loc/data"); else killed_at=$(sent "$WORK/$store-kill.stats"); fi
+  if [ "$store" = local ]; then killed_at=$(pack_bytes "$loc/data"); else killed_at=$(sent "$WORK/$store-kill.stats"); fi
   run_cairn "$store" "$loc" "$port" --cache-dir "$cache" -q unlock >/dev/null
-  before=$([ "$store" = local ] && du_bytes "$loc/data" || sent "$WORK/$store-kill.stats")
+  before=$([ "$store" = local ] && pack_bytes "$loc/data" || sent "$WORK/$store-kill.stats")
   run_cairn "$store" "$loc" "$port" --cache-dir "$cache" --json backup "$WORK/src" > "$WORK/$store-kill.json"
   if [ "$store" = local ]; then
     resumed=$(json_field bytes_stored < "$WORK/$store-kill.json")

@@ -47,7 +47,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Time limit of one request to an HTTP store, in seconds (default 120).", valueName: "seconds"))
     var timeout: Int?
 
-    @Option(help: ArgumentHelp("Packs sent to the store at once (default: 1 for a local folder and SFTP, 4 for S3 and REST).", valueName: "n"))
+    @Option(help: ArgumentHelp("Packs sent to the store at once (default 1; more helps on high-latency links, and an interrupted run may re-send one pack per connection).", valueName: "n"))
     var connections: Int?
 
     func validate() throws {

@@ -26,9 +26,9 @@ enum StoreLocation {
         return LocalBackend(path: location)
     }
 
-    /// Packs in flight at once: HTTP stores gain from parallel requests; a local folder and
-    /// the single SFTP connection do not.
-    static func defaultConnections(_ backend: any Backend) -> Int {
-        backend is LocalBackend || backend is SFTPBackend ? 1 : 4
-    }
+    /// Packs in flight at once. One by default for every store: a pack cut short by `kill -9`
+    /// or a lost link is sent again whole by the next run, so each extra connection can add
+    /// a pack to what an interrupted backup re-sends. Parallel requests help on links with
+    /// high latency; `--connections` raises it.
+    static func defaultConnections(_ backend: any Backend) -> Int { 1 }
 }
