@@ -52,6 +52,15 @@ public enum Server {
     /// Serves until the process is killed (SIGINT and SIGTERM end it at once: every write is
     /// atomic, so a request cut short leaves at most a temporary file, cleaned up at the next start).
     public static func run(_ config: ServeConfiguration) throws {
+        // Default actions for SIGINT and SIGTERM, unblocked before any thread starts (threads
+        // inherit the mask; a parent that spawned us with them blocked would make us unkillable).
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+        var stop = sigset_t()
+        sigemptyset(&stop)
+        sigaddset(&stop, SIGINT)
+        sigaddset(&stop, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stop, nil)
         let authenticator: Authenticator?
         if let file = config.htpasswd {
             authenticator = try Authenticator(file: file)
@@ -84,8 +93,6 @@ public enum Server {
         let app = Application(responder: responder, server: server,
                               configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "cairn"),
                               onServerRunning: { _ in try? writeStderr(description + "\n") })
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
         let failure = Locked<(any Error)?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {
