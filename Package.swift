@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // `cairn serve` (CairnServer): Hummingbird without its Foundation and swift-configuration traits.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries from Debian's -dev packages, each imported by exactly one Swift module.
@@ -49,6 +53,15 @@ let package = Package(
         .target(name: "CairnS3", dependencies: ["CairnHTTP", "CairnCrypto"], swiftSettings: strict),
         // SFTP v3 over the system ssh.
         .target(name: "CairnSFTP", dependencies: ["CairnCore", "CairnStorage"], swiftSettings: strict),
+        // `cairn serve`: a restic REST protocol v2 server over a LocalBackend.
+        .target(name: "CairnServer",
+                dependencies: ["CairnCore", "CairnCrypto", "CairnStorage",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                               .product(name: "HummingbirdTLS", package: "hummingbird"),
+                               .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl")],
+                swiftSettings: strict),
         // Repository: keys, packer, index, locks, cache.
         .target(name: "CairnRepository",
                 dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking",
@@ -59,7 +72,7 @@ let package = Package(
                 dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnSFTP", "CPosix",
+                          dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnSFTP", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
