@@ -201,8 +201,11 @@ struct RESTResponder: HTTPResponder {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUpload {
             return Self.text(.contentTooLarge, "413 Content Too Large: at most \(maxUpload) bytes\n")
         }
-        // rest-server refuses to replace an object, whatever the mode (403).
-        if await blocking({ backend.exists(type, name) }) { return Self.status(.forbidden) }
+        // Objects are never replaced, whatever the mode (403, as rest-server). The one
+        // exception is idempotent: the same bytes again under a hash name (a client retrying
+        // an upload whose reply was lost) get 200 and nothing is written.
+        let existed = await blocking({ backend.exists(type, name) })
+        if existed && type == .config { return Self.status(.forbidden) }
         var bytes: [UInt8] = []
         if let length = request.headers[.contentLength].flatMap({ Int($0) }) { bytes.reserveCapacity(length) }
         do {
@@ -220,11 +223,14 @@ struct RESTResponder: HTTPResponder {
             if type != .config {
                 let digest = SHA256.hash(data).hex
                 guard digest == name else {
+                    if existed { return Self.status(.forbidden) }
                     return Self.text(.badRequest, "400 Bad Request: the content's SHA-256 is \(digest), not its name\n")
                 }
+                if existed { return Response(status: .ok) }   // the same bytes: already stored
             }
-            // A concurrent upload of the same name may have won meanwhile.
-            if backend.exists(type, name) { return Self.status(.forbidden) }
+            // A concurrent upload of the same name may have won meanwhile (same bytes, by the
+            // hash check; config only once).
+            if backend.exists(type, name) { return type == .config ? Self.status(.forbidden) : Response(status: .ok) }
             do { try backend.write(type, name, data) } catch {
                 self.logError("write \(type.folder)/\(name)", error)
                 return Self.failure(error)
