@@ -54,3 +54,19 @@ public struct HMACSHA256: Sendable {
     }
     public func mac(_ data: [UInt8]) -> ID { data.withUnsafeBytes { mac($0) } }
 }
+
+/// MD5, only to compare with the ETags S3 gives multipart parts (never for integrity: the
+/// pack names and the signed SHA-256 payload hashes do that).
+public enum MD5 {
+    public static func hash(_ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        var len: UInt32 = 16
+        data.withUnsafeBytes { d in
+            out.withUnsafeMutableBytes { o in
+                _ = EVP_Digest(d.baseAddress ?? UnsafeRawPointer(bitPattern: 1), d.count,
+                               o.baseAddress!.assumingMemoryBound(to: UInt8.self), &len, EVP_md5(), nil)
+            }
+        }
+        return out
+    }
+}

@@ -21,27 +21,40 @@ public struct SigV4: Sendable {
     /// `headers` the other headers to sign (at least `host`).
     public func sign(method: String, path: String, query: [(String, String)], headers: [(String, String)],
                      payloadHash: String, amzDate: String) -> [(String, String)] {
+        let c = canonicalRequest(method: method, path: path, query: query, headers: headers,
+                                 payloadHash: payloadHash, amzDate: amzDate)
+        let day = String(amzDate.prefix(8))
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
+        let toSign = ["AWS4-HMAC-SHA256", amzDate, scope, SHA256.hash(Array(c.text.utf8)).hex].joined(separator: "\n")
+        var key = HMACSHA256(key: Array(("AWS4" + secretKey).utf8)).mac(Array(day.utf8)).bytes
+        for part in [region, service, "aws4_request"] { key = HMACSHA256(key: key).mac(Array(part.utf8)).bytes }
+        let signature = HMACSHA256(key: key).mac(Array(toSign.utf8)).hex
+        var out = c.signed.filter { $0.0.hasPrefix("x-amz-") }
+        out.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(c.signedNames), Signature=\(signature)"))
+        return out
+    }
+
+    /// The canonical request `sign` signs (its text), with the signed headers (lower-case
+    /// names, sorted) and their names joined by ";".
+    public func canonicalRequest(method: String, path: String, query: [(String, String)], headers: [(String, String)],
+                                 payloadHash: String, amzDate: String) -> (text: String, signed: [(String, String)], signedNames: String) {
         var signed = headers.map { ($0.0.lowercased(), Self.trim($0.1)) }
         signed.append(("x-amz-date", amzDate))
         if service == "s3" { signed.append(("x-amz-content-sha256", payloadHash)) }
         if let sessionToken { signed.append(("x-amz-security-token", sessionToken)) }
         signed.sort { $0.0 < $1.0 }
-        var pairs: [(String, String)] = query.map { (Self.encode($0.0), Self.encode($0.1)) }
-        pairs.sort { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
-        let canonicalQuery = pairs.map { (p: (String, String)) -> String in p.0 + "=" + p.1 }.joined(separator: "&")
         let signedNames = signed.map(\.0).joined(separator: ";")
         let headerBlock: String = signed.map { (h: (String, String)) -> String in h.0 + ":" + h.1 + "\n" }.joined()
         let canonicalPath: String = path.isEmpty ? "/" : path
-        let canonical: String = [method, canonicalPath, canonicalQuery, headerBlock, signedNames, payloadHash].joined(separator: "\n")
-        let day = String(amzDate.prefix(8))
-        let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let toSign = ["AWS4-HMAC-SHA256", amzDate, scope, SHA256.hash(Array(canonical.utf8)).hex].joined(separator: "\n")
-        var key = HMACSHA256(key: Array(("AWS4" + secretKey).utf8)).mac(Array(day.utf8)).bytes
-        for part in [region, service, "aws4_request"] { key = HMACSHA256(key: key).mac(Array(part.utf8)).bytes }
-        let signature = HMACSHA256(key: key).mac(Array(toSign.utf8)).hex
-        var out = signed.filter { $0.0.hasPrefix("x-amz-") }
-        out.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedNames), Signature=\(signature)"))
-        return out
+        let text = [method, canonicalPath, Self.canonicalQuery(query), headerBlock, signedNames, payloadHash].joined(separator: "\n")
+        return (text, signed, signedNames)
+    }
+
+    /// Query pairs encoded and sorted, as signed (and as they must be sent).
+    public static func canonicalQuery(_ query: [(String, String)]) -> String {
+        var pairs: [(String, String)] = query.map { (encode($0.0), encode($0.1)) }
+        pairs.sort { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
+        return pairs.map { (p: (String, String)) -> String in p.0 + "=" + p.1 }.joined(separator: "&")
     }
 
     /// RFC 3986 unreserved characters stay; everything else is %XX (uppercase). With
