@@ -72,7 +72,7 @@ let package = Package(
                 dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnSFTP", "CairnServer", "CPosix",
+                          dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.

@@ -1,11 +1,12 @@
 import CairnHTTP
 import CairnREST
+import CairnS3
 import CairnSFTP
 import CairnStorage
 import FoundationEssentials
 
-/// Turns a repository location into a store: `rest:URL`, `sftp:[USER@]HOST[:PORT]:/PATH`,
-/// `sftp://...`, `local:PATH` or a plain path.
+/// Turns a repository location into a store: `rest:URL`, `s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]`,
+/// `sftp:[USER@]HOST[:PORT]:/PATH`, `sftp://...`, `local:PATH` or a plain path.
 enum StoreLocation {
     /// How remote stores retry and time out.
     struct Transfer {
@@ -20,6 +21,10 @@ enum StoreLocation {
             return try SFTPBackend(location: String(location.dropFirst(5)),
                                    command: ProcessInfo.processInfo.environment["CAIRN_SFTP_COMMAND"],
                                    retry: transfer.retry)
+        }
+        if location.hasPrefix("s3:") {
+            return try S3Backend(url: String(location.dropFirst(3)), environment: ProcessInfo.processInfo.environment,
+                                 http: transfer.http)
         }
         if location.hasPrefix("rest:") { return try RESTBackend(url: String(location.dropFirst(5)), http: transfer.http) }
         if location.hasPrefix("local:") { return LocalBackend(path: String(location.dropFirst(6))) }
