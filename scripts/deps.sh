@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Cairn builds against (skips what is already there).
 #   scripts/deps.sh          what the build needs
-#   scripts/deps.sh --test   also the real servers the tests run against (rclone for REST, sshd for SFTP, restic/curl/openssl for serve)
+#   scripts/deps.sh --test   also the real servers the tests run against (rclone for REST, sshd for SFTP, restic/curl/openssl for serve,
+#                            Python's moto for S3)
 set -euo pipefail
 pkgs=(libzstd-dev libssl-dev libsqlite3-dev pkg-config)
 [ "${1:-}" = --test ] && pkgs+=(rclone openssh-server openssh-client restic curl openssl)
@@ -13,5 +14,16 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+# S3 tests: moto_server (pinned) under the python3 first on PATH, wrapped by scripts/test-stores/moto_sigv4.py.
+MOTO_VERSION=5.2.1
+if [ "${1:-}" = --test ] && ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3 python3-pip
+  fi
+  # Debian's python3 refuses pip installs outside a venv (PEP 668) unless told otherwise.
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q "moto[server]==$MOTO_VERSION"
 fi
 command -v swift >/dev/null || { echo "Swift 6 is needed: put the toolchain's bin/ on PATH (see README)" >&2; exit 1; }
