@@ -83,7 +83,8 @@ struct GlobalOptions: ParsableArguments {
 
     func open() throws -> Repository {
         let backend = try backend
-        guard backend.exists(.config, "config") else { throw RepositoryError.noRepository(backend.location) }
+        // Only a missing config means "no repository": a refused request (wrong S3 key) says so.
+        do { _ = try backend.stat(.config, "config") } catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
         let r = try Repository.open(backend: backend, password: try password(), compression: compression,
                                     connections: connections ?? StoreLocation.defaultConnections(backend))
         if !noCache, let folder = cacheDir ?? Cache.defaultFolder() {

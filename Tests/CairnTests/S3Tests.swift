@@ -91,11 +91,18 @@ struct InjectedCut: Error {}
         let start = Date()
         r = try CLITests.cairn(["snapshots"], repo: repo, env: server.environment(secret: "wrong" + server.secretKey))
         #expect(r.status != 0)
-        #expect(r.err.contains("SignatureDoesNotMatch") && r.err.contains("AWS_SECRET_ACCESS_KEY"), "\(r.err)")
+        #expect(r.err.contains("HTTP 403") && r.err.contains("AWS_SECRET_ACCESS_KEY"), "\(r.err)")
         #expect(Date().timeIntervalSince(start) < 10)   // no retry storm
         let refused = server.requests().dropFirst(before).filter { $0.contains("\" 403") }
         #expect(refused.count >= 1 && refused.count <= 2, "\(refused)")
         #expect(!r.err.contains(server.secretKey))
+        // A GET's refusal carries S3's code (a HEAD's has no body); one request, no retries.
+        let wrong = try Self.backend(server, "bucket-auth/repo", secret: "wrong" + server.secretKey)
+        let sent = server.requests().count
+        do { _ = try wrong.read(.config, "config"); Issue.record("a wrong secret was accepted") }
+        catch StorageError.permission(let m) { #expect(m.contains("SignatureDoesNotMatch") && m.contains("AWS_SECRET_ACCESS_KEY"), "\(m)") }
+        catch { Issue.record("wrong secret: \(error)") }
+        #expect(server.requests().count - sent == 1)
         // No credentials at all: the message names the variables.
         r = try CLITests.cairn(["snapshots"], repo: repo, env: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
         #expect(r.status != 0)
