@@ -20,7 +20,8 @@ public final class S3Backend: MultipartBackend {
     public let partSize: Int
     private let journal = Locked<(any UploadJournal)?>(nil)
     private let counters = Locked(Counters())
-    /// Tests only: called before each part is sent; throwing from it cuts the upload short.
+    /// Tests only: called before each attempt at sending a part; throwing StorageError.transient
+    /// from it is a failed attempt (retried), anything else cuts the upload short.
     let beforePart = Locked<(@Sendable (Int) throws -> Void)?>(nil)
 
     /// What the backend sent, for tests and progress output.
@@ -71,8 +72,10 @@ public final class S3Backend: MultipartBackend {
     /// Sends a signed request, retrying transient failures (each attempt signed anew), and
     /// returns the reply when its status is in `accept`.
     func send(_ method: HTTPVerb, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
-              body: [UInt8]? = nil, accept: Set<Int> = [200], what: String) throws -> HTTPReply {
+              body: [UInt8]? = nil, accept: Set<Int> = [200], what: String,
+              eachAttempt: (() throws -> Void)? = nil) throws -> HTTPReply {
         try http.retry.run {
+            try eachAttempt?()
             let r = signed(method, key: key, query: query, headers: headers, body: body)
             let reply = try http.once(method, r.url, headers: r.headers, body: body)
             guard accept.contains(reply.status) else { throw Self.error(status: reply.status, body: reply.body, what: what + " at " + location) }
@@ -262,10 +265,10 @@ public final class S3Backend: MultipartBackend {
 
         var etags: [Int: String] = [:]
         func sendPart(_ n: Int) throws {
-            try beforePart.withLock { $0 }?(n)
             let body = Array(bytes[ranges[n - 1]])
+            let hook = beforePart.withLock { $0 }
             let reply = try send(.PUT, key: key, query: [("partNumber", String(n)), ("uploadId", id)], body: body,
-                                 what: "upload part \(n) of \(key)")
+                                 what: "upload part \(n) of \(key)", eachAttempt: hook.map { h in { try h(n) } })
             let etag = Self.unquoted(reply.header("ETag") ?? "")
             guard !etag.isEmpty else { throw StorageError.io("upload part \(n) of \(key) at \(location): no ETag in the reply") }
             etags[n] = etag

@@ -165,6 +165,20 @@ struct InjectedCut: Error {}
         #expect(journal.unfinishedUploads(store: a.location).isEmpty)
         try a.delete(.pack, name)
 
+        // A failed attempt at part 2 (a cut connection) re-sends part 2 only.
+        let attempts = Locked<[Int]>([])
+        a.beforePart.withLock { $0 = { n in
+            let first = attempts.withLock { $0.append(n); return $0.filter { $0 == 2 }.count == 1 && n == 2 }
+            if first { throw StorageError.transient("injected: connection reset during part 2") }
+        } }
+        let putsBefore = server.requests().filter { $0.contains("\"PUT ") && $0.contains("partNumber=") }.count
+        try a.write(.pack, name, bytes)
+        #expect(attempts.withLock { $0 } == [1, 2, 2, 3])
+        #expect(a.stats.partsSent == 6)
+        #expect(server.requests().filter { $0.contains("\"PUT ") && $0.contains("partNumber=") }.count - putsBefore == 3)
+        #expect(try a.read(.pack, name) == bytes)
+        try a.delete(.pack, name)
+
         // Cut short after part 1 (part 2 fails): the upload stays in the journal and the store.
         a.beforePart.withLock { $0 = { n in if n == 2 { throw InjectedCut() } } }
         #expect(throws: InjectedCut.self) { try a.write(.pack, name, bytes) }
