@@ -30,6 +30,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 export CAIRN_PASSWORD=bench
 
 # --- corpus: incompressible files, 4 MiB each ---------------------------------------------
@@ -72,24 +73,26 @@ location() {
     serve) echo "rest:http://127.0.0.1:$3/" ;;
   esac
 }
-upstream_port() {
+# upstream STORE NAME -> sets UP, the port STORE's repository NAME is reached on
+upstream() {
   case $1 in
-    rest) echo "$REST_PORT" ;;
-    sftp) echo "$SFTP_PORT" ;;
-    s3) echo "$S3_PORT" ;;
+    rest) UP=$REST_PORT ;;
+    sftp) UP=$SFTP_PORT ;;
+    s3) UP=$S3_PORT ;;
     serve) # one server per repository: `cairn serve` serves one repository
-      local p; p=$(free_port)
-      "$CAIRN" serve --no-auth --path "$WORK/serve-$2" --listen "127.0.0.1:$p" 2>/dev/null &
+      UP=$(free_port)
+      "$CAIRN" serve --no-auth --path "$WORK/serve-$2" --listen "127.0.0.1:$UP" >/dev/null 2>&1 &
       PIDS+=("$!")
-      for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
-      echo "$p" ;;
+      for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$UP") 2>/dev/null && break; sleep 0.1; done ;;
   esac
 }
+# ssh through the proxy's port, checking the host key recorded for sshd's own port
+sftp_command() { echo "ssh $SFTP_SSH_OPTS -o HostKeyAlias=[127.0.0.1]:$SFTP_PORT -p $1 $SFTP_USER@127.0.0.1 -s sftp"; }
 # cairn STORE LOCATION PORT args... (SFTP needs the port in its ssh command)
 run_cairn() {
   local store=$1 loc=$2 port=$3; shift 3
   if [ "$store" = sftp ]; then
-    CAIRN_SFTP_COMMAND="ssh $SFTP_SSH_OPTS -p $port $SFTP_USER@127.0.0.1 -s sftp" "$CAIRN" -r "$loc" "$@"
+    CAIRN_SFTP_COMMAND="$(sftp_command "$port")" "$CAIRN" -r "$loc" "$@"
   else
     "$CAIRN" -r "$loc" "$@"
   fi
@@ -107,7 +110,7 @@ for store in "${STORES[@]}"; do
   if [ "$store" = local ]; then
     loc=$(location local fresh); port=0
   else
-    up=$(upstream_port "$store" fresh)
+    upstream "$store" fresh; up=$UP
     start_proxy "$up" "$WORK/$store-fresh.stats"; port=$PROXY_PORT
     loc=$(location "$store" fresh "$port")
   fi
@@ -124,13 +127,13 @@ for store in "${STORES[@]}"; do
   if [ "$store" = local ]; then
     loc=$(location local kill)
   else
-    up=$(upstream_port "$store" kill)
+    upstream "$store" kill; up=$UP
     start_proxy "$up" "$WORK/$store-kill.stats"; port=$PROXY_PORT
     loc=$(location "$store" kill "$port")
   fi
   run_cairn "$store" "$loc" "$port" -q init >/dev/null
   (
-    [ "$store" = sftp ] && export CAIRN_SFTP_COMMAND="ssh $SFTP_SSH_OPTS -p $port $SFTP_USER@127.0.0.1 -s sftp"
+    [ "$store" = sftp ] && export CAIRN_SFTP_COMMAND="$(sftp_command "$port")"
     exec "$CAIRN" -r "$loc" --cache-dir "$cache" -q backup "$WORK/src"
   ) &
   bpid=$!   # the subshell execs cairn: this is cairn's PID
@@ -160,7 +163,7 @@ for store in "${STORES[@]}"; do
     row+=" n/a | n/a | n/a | n/a |"
   else
     cache="$WORK/cache-$store-cut"
-    up=$(upstream_port "$store" cut)
+    upstream "$store" cut; up=$UP
     start_proxy "$up" "$WORK/$store-cut.stats"; port=$PROXY_PORT
     loc=$(location "$store" cut "$port")
     run_cairn "$store" "$loc" "$port" -q init >/dev/null

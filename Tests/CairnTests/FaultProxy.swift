@@ -15,12 +15,10 @@ final class FaultProxy: @unchecked Sendable {
     }
 
     init(upstreamPort: Int, cutAfter: Int? = nil, downFor: Double = 0, stallAfter: Int? = nil, stallFor: Double = 0) throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
-            throw StorageError.io("python3 is needed for the fault-injection proxy: run scripts/deps.sh --test")
-        }
         statsFile = tmp.sub("stats")
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        var args = [Self.script, "--upstream", "127.0.0.1:\(upstreamPort)", "--stats", statsFile]
+        // The python3 first on PATH (as for the S3 tests' moto).
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["python3", Self.script, "--upstream", "127.0.0.1:\(upstreamPort)", "--stats", statsFile]
         if let cutAfter { args += ["--cut-after", String(cutAfter), "--down-for", String(downFor)] }
         if let stallAfter { args += ["--stall-after", String(stallAfter), "--stall-for", String(stallFor)] }
         process.arguments = args
@@ -30,7 +28,9 @@ final class FaultProxy: @unchecked Sendable {
         try process.run()
         var line: [UInt8] = []
         while let b = try out.fileHandleForReading.read(upToCount: 1), let c = b.first, c != 10 { line.append(c) }
-        guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw StorageError.io("fault proxy did not start") }
+        guard let p = Int(String(decoding: line, as: UTF8.self)) else {
+            throw StorageError.io("the fault-injection proxy did not start (python3 on PATH is needed: run scripts/deps.sh --test)")
+        }
         port = p
     }
 
