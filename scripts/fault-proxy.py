@@ -14,7 +14,8 @@ server) and downstream. Faults are triggered by the running total of upstream by
                    (connections stay open): a stalled link, for request timeouts.
 
 Each fault fires once. The port it listens on (--listen 0 picks one) is printed on the first
-line of stdout. --stats FILE is rewritten with "up down cuts" after every change.
+line of stdout. --stats FILE is rewritten with "up down cuts refused" after every change
+(refused: connections reset while the store was away).
 """
 import argparse
 import signal
@@ -34,6 +35,7 @@ class Proxy:
         self.up = 0
         self.down = 0
         self.cuts = 0
+        self.refused = 0
         self.cut_done = args.cut_after is None
         self.stall_done = args.stall_after is None
         self.down_until = 0.0
@@ -43,7 +45,7 @@ class Proxy:
     def write_stats(self):
         if self.args.stats:
             with open(self.args.stats + ".tmp", "w") as f:
-                f.write(f"{self.up} {self.down} {self.cuts}\n")
+                f.write(f"{self.up} {self.down} {self.cuts} {self.refused}\n")
             import os
             os.replace(self.args.stats + ".tmp", self.args.stats)
 
@@ -116,6 +118,9 @@ class Proxy:
             client, _ = listener.accept()
             with self.lock:
                 away = time.monotonic() < self.down_until
+                if away:
+                    self.refused += 1
+                    self.write_stats()
             if away:
                 self.reset(client)
                 continue

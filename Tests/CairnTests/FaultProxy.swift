@@ -36,10 +36,11 @@ final class FaultProxy: @unchecked Sendable {
 
     deinit { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
 
-    /// Bytes sent upstream and downstream so far, and how many cuts happened.
-    var stats: (up: Int, down: Int, cuts: Int) {
+    /// Bytes sent upstream and downstream so far, how many cuts happened, and how many
+    /// connections were refused while the store was away.
+    var stats: (up: Int, down: Int, cuts: Int, refused: Int) {
         let f = (try? String(contentsOfFile: statsFile, encoding: .utf8)) ?? ""
         let v = f.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-        return v.count == 3 ? (v[0], v[1], v[2]) : (0, 0, 0)
+        return v.count == 4 ? (v[0], v[1], v[2], v[3]) : (0, 0, 0, 0)
     }
 }
