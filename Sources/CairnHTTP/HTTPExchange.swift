@@ -100,3 +100,25 @@ extension String {
             .reversed().drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }.reversed())
     }
 }
+
+/// Ranged reads, as every HTTP store does them: the `Range` header for `length` bytes from
+/// `offset` (nil: the rest of the object), and the wanted bytes of the reply (a server that
+/// ignored `Range` answered 200 with the whole object).
+public enum ByteRange {
+    public static func header(offset: UInt64, length: Int?) -> (String, String)? {
+        guard offset > 0 || length != nil else { return nil }
+        if let length { return ("Range", "bytes=\(offset)-\(offset + UInt64(max(1, length)) - 1)") }
+        return ("Range", "bytes=\(offset)-")
+    }
+
+    public static func bytes(of reply: HTTPReply, offset: UInt64, length: Int?, what: String) throws -> [UInt8] {
+        var body = reply.body
+        if (offset > 0 || length != nil) && reply.status == 200 {
+            let start = Int(min(offset, UInt64(body.count)))
+            let end = length.map { min(body.count, start + $0) } ?? body.count
+            body = Array(body[start..<end])
+        }
+        if let length, body.count != length { throw StorageError.io("\(what): \(body.count) of \(length) bytes") }
+        return body
+    }
+}

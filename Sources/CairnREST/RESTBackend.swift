@@ -81,26 +81,10 @@ public final class RESTBackend: Backend {
 
     public func read(_ type: FileType, _ name: String, offset: UInt64, length: Int?) throws -> [UInt8] {
         var h = headers
-        let ranged = offset > 0 || length != nil
-        if ranged {
-            if let length {
-                guard length > 0 else { return [] }
-                h.append(("Range", "bytes=\(offset)-\(offset + UInt64(length) - 1)"))
-            } else {
-                h.append(("Range", "bytes=\(offset)-"))
-            }
-        }
+        if length == 0 { return [] }
+        if let range = ByteRange.header(offset: offset, length: length) { h.append(range) }
         let reply = try http.send(.GET, url(type, name), headers: h, accept: [200, 206], what: "read \(type.folder)/\(name)")
-        var body = reply.body
-        if ranged && reply.status == 200 {   // the server ignored Range
-            let start = Int(min(offset, UInt64(body.count)))
-            let end = length.map { min(body.count, start + $0) } ?? body.count
-            body = Array(body[start..<end])
-        }
-        if let length, body.count != length {
-            throw StorageError.io("read \(type.folder)/\(name) at \(location): \(body.count) of \(length) bytes")
-        }
-        return body
+        return try ByteRange.bytes(of: reply, offset: offset, length: length, what: "read \(type.folder)/\(name) at \(location)")
     }
 
     public func write(_ type: FileType, _ name: String, _ bytes: [UInt8]) throws {
