@@ -112,14 +112,14 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
         return try withConnection("list \(type.folder)") { c in
             func files(_ dir: String) throws -> [FileInfo] {
                 do {
-                    return try c.readdir(dir).filter { !$0.2 && !$0.0.hasPrefix(".tmp-") }.map { FileInfo(name: $0.0, size: $0.1) }
+                    return try c.readdir(dir).filter { !$0.isDirectory && !$0.name.hasPrefix(Self.tempPrefix) }.map { FileInfo(name: $0.name, size: $0.size) }
                 } catch let s as SFTPConnection.Status where s.code == SFTPConnection.noSuchFile { return [] }
             }
             guard type == .pack else { return try files(folder(type)) }
             var out: [FileInfo] = []
-            let subs: [(String, UInt64, Bool)]
+            let subs: [SFTPConnection.Entry]
             do { subs = try c.readdir(root + "/data") } catch let s as SFTPConnection.Status where s.code == SFTPConnection.noSuchFile { return [] }
-            for (name, _, isDir) in subs where isDir && name.count == 2 { out += try files(root + "/data/" + name) }
+            for e in subs where e.isDirectory && e.name.count == 2 { out += try files(root + "/data/" + e.name) }
             return out
         }
     }
@@ -147,7 +147,7 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
         Bandwidth.upload.transfer(bytes.count)
         let final = path(type, name)
         let dir = String(final[..<final.lastIndex(of: "/")!])
-        let tmp = dir + "/.tmp-" + name + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let tmp = dir + "/" + Self.tempPrefix + name + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try withConnection("write \(type.folder)/\(name)") { c in
             do { try c.create(tmp, bytes) } catch let s as SFTPConnection.Status where s.code == SFTPConnection.noSuchFile {
                 try? c.expectOK(.mkdir) { $0.string(dir); $0.u32(0) }   // the folder was deleted: make it again
@@ -165,5 +165,28 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
             do { try c.expectOK(.remove) { $0.string(path(type, name)) } }
             catch let s as SFTPConnection.Status where s.code == SFTPConnection.noSuchFile {}
         }
+    }
+}
+
+extension SFTPBackend: TemporaryCleaning {
+    static let tempPrefix = LocalBackend.tempPrefix
+
+    /// Deletes temporary files a killed write left (never listed), once their mtime on the
+    /// server is more than `seconds` old by this machine's clock.
+    public func removeStaleTemporaries(olderThan seconds: Int) -> Int {
+        let now = Int64(time(nil))
+        let dirs = FileType.allCases.filter { $0 != .config && $0 != .pack }.map { folder($0) } + [root]
+            + (0..<256).map { root + "/data/" + ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+        return (try? withConnection("remove temporary files") { c in
+            var removed = 0
+            for dir in dirs {
+                guard let entries = try? c.readdir(dir) else { continue }
+                for e in entries where !e.isDirectory && e.name.hasPrefix(Self.tempPrefix) {
+                    guard let m = e.mtime, now - Int64(m) > Int64(seconds) else { continue }
+                    if (try? c.expectOK(.remove) { $0.string(dir + "/" + e.name) }) != nil { removed += 1 }
+                }
+            }
+            return removed
+        }) ?? 0
     }
 }

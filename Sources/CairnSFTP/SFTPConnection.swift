@@ -131,7 +131,7 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
         return try Self.attrs(&r).size
     }
 
-    struct Attrs { var size: UInt64?; var isDirectory = false }
+    struct Attrs { var size: UInt64?; var isDirectory = false; var mtime: UInt32? }
 
     static func attrs(_ r: inout SFTPReader) throws -> Attrs {
         var a = Attrs()
@@ -139,7 +139,7 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
         if flags & 1 != 0 { a.size = try r.u64("size") }
         if flags & 2 != 0 { _ = try r.u32("uid"); _ = try r.u32("gid") }
         if flags & 4 != 0 { a.isDirectory = try r.u32("permissions") & 0o170000 == 0o040000 }
-        if flags & 8 != 0 { _ = try r.u32("atime"); _ = try r.u32("mtime") }
+        if flags & 8 != 0 { _ = try r.u32("atime"); a.mtime = try r.u32("mtime") }
         if flags & 0x8000_0000 != 0 {
             let n = try r.u32("extended count")
             for _ in 0..<n { _ = try r.lengthPrefixed("ext name"); _ = try r.lengthPrefixed("ext data") }
@@ -147,11 +147,13 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
         return a
     }
 
-    /// Every entry of a folder (name, size, is a folder), without "." and "..".
-    func readdir(_ path: String) throws -> [(String, UInt64, Bool)] {
+    struct Entry { var name: String; var size: UInt64; var isDirectory: Bool; var mtime: UInt32? }
+
+    /// Every entry of a folder, without "." and "..".
+    func readdir(_ path: String) throws -> [Entry] {
         let h = try handle(.opendir) { $0.string(path) }
         defer { try? expectOK(.close) { $0.bytes(h) } }
-        var out: [(String, UInt64, Bool)] = []
+        var out: [Entry] = []
         while true {
             let id = try request(.readdir) { $0.bytes(h) }
             var (t, r) = try reply(id)
@@ -166,7 +168,7 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
                 let name = String(decoding: try r.lengthPrefixed("name"), as: UTF8.self)
                 _ = try r.lengthPrefixed("longname")
                 let a = try Self.attrs(&r)
-                if name != "." && name != ".." { out.append((name, a.size ?? 0, a.isDirectory)) }
+                if name != "." && name != ".." { out.append(Entry(name: name, size: a.size ?? 0, isDirectory: a.isDirectory, mtime: a.mtime)) }
             }
         }
     }

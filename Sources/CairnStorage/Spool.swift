@@ -66,3 +66,13 @@ extension LocalBackend: SpoolingBackend {
         unlink(spool.path)
     }
 }
+
+/// A store where an interrupted write can leave a temporary file behind (never listed), and
+/// which can find and delete the old ones.
+public protocol TemporaryCleaning: Backend {
+    /// Deletes temporary files older than `seconds`; returns how many.
+    @discardableResult
+    func removeStaleTemporaries(olderThan seconds: Int) -> Int
+}
+
+extension LocalBackend: TemporaryCleaning {}

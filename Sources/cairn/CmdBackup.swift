@@ -41,7 +41,7 @@ struct Backup: ParsableCommand {
         let repo = try global.open()
         let lock = try repo.acquireLock(exclusive: false, operation: "backup")
         defer { lock.release() }
-        _ = (repo.backend as? LocalBackend)?.removeStaleTemporaries(olderThan: 3600)
+        (repo.backend as? any TemporaryCleaning)?.removeStaleTemporaries(olderThan: 3600)
         try repo.loadIndex()
         try resumeInterrupted(repo)
 

@@ -120,6 +120,14 @@ final class SSHServer: @unchecked Sendable {
         try b.delete(.snapshot, name)   // missing: fine
         try b.delete(.pack, name)
         #expect(try b.list(.pack).isEmpty)
+        // Temporaries a killed write left: old ones are deleted, fresh ones (a write in
+        // progress) are kept; neither is ever listed.
+        let stale = server.tmp.sub("raw/data/ab/.tmp-stale"), fresh = server.tmp.sub("raw/index/.tmp-fresh")
+        Fixtures.write(stale, [1]); Fixtures.write(fresh, [2])
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: stale)
+        #expect(try b.list(.pack).isEmpty && b.list(.index).isEmpty)
+        #expect(b.removeStaleTemporaries(olderThan: 3600) == 1)
+        #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: fresh))
         // A wrong key fails clearly.
         let bad = try SFTPBackend(location: "x@127.0.0.1:\(server.port):/nowhere",
                                   command: server.command.replacingOccurrences(of: "\(server.user)@", with: "nobody-here@"))
