@@ -83,6 +83,19 @@ public struct StreamChunker {
     /// `chunk` receives each chunk; the buffer is only valid during the call.
     public func run(read: (UnsafeMutableRawBufferPointer) throws -> Int,
                     chunk: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try run(cut: { cdc.cut($0) }, read: read, chunk: chunk)
+    }
+
+    /// Like `run(read:chunk:)`, with cut points from a tar-aware cutter (spec §13.4).
+    public func run(cutter: inout TarCutter, read: (UnsafeMutableRawBufferPointer) throws -> Int,
+                    chunk: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try run(cut: { cutter.cut($0) }, read: read, chunk: chunk)
+    }
+
+    /// `cut` gets the bytes from the next chunk's start: at least `max` of them unless at the
+    /// end of the stream.
+    func run(cut: (UnsafeRawBufferPointer) -> Int, read: (UnsafeMutableRawBufferPointer) throws -> Int,
+             chunk: (UnsafeRawBufferPointer) throws -> Void) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
         defer { buffer.deallocate() }
         var start = 0, end = 0
@@ -102,7 +115,7 @@ public struct StreamChunker {
             }
             if start == end { return }
             let window = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-            let n = cdc.cut(window)
+            let n = cut(window)
             try chunk(UnsafeRawBufferPointer(rebasing: window[0..<n]))
             start += n
         }

@@ -16,6 +16,8 @@ public struct BackupOptions: Sendable {
     public var force = false
     public var parent: ID? = nil
     public var time: Timestamp? = nil
+    /// How a stream (not a file) is cut: tar-aware when it is a tar (spec §13.4).
+    public var streamFormat: StreamFormat = .auto
     public init() {}
 }
 
@@ -24,6 +26,8 @@ public struct BackupResult: Sendable {
     public var snapshot: Snapshot
     public var parent: ID?
     public var warnings: [String]
+    /// Worth telling but not a failure (a tar stream that stopped being one).
+    public var notices: [String] = []
 }
 
 /// Turns file trees and streams into blobs, trees and a snapshot.
@@ -44,6 +48,7 @@ public final class Archiver: @unchecked Sendable {
     let excludes: ExcludeMatcher
     var summary = Snapshot.Summary()
     var warnings: [String] = []
+    var notices: [String] = []
     /// Dry run: blobs that would be added, and their plain bytes.
     let dryRunNew = Locked((seen: Set<ID>(), bytes: UInt64(0)))
     /// The partial-tree checkpoint: files this run has read, on their way to the upload
@@ -92,7 +97,9 @@ public final class Archiver: @unchecked Sendable {
                             user: names.user(getuid()), group: names.group(getgid()))
             let now = (options.time ?? .now()).nanoseconds
             node.mtime = now; node.ctime = now
-            let (ids, size) = try chunk(read: read)
+            var cutter = TarCutter(cdc: repo.cdc, format: options.streamFormat)
+            let (ids, size) = try chunk(read: read, cutter: &cutter)
+            if let n = cutter.notice { notices.append(n) }
             node.size = size; node.content = .chunks(ids)
             summary.bytesRead += size
             summary.filesNew += 1; summary.totalFiles += 1; summary.totalBytes += size
@@ -135,7 +142,7 @@ public final class Archiver: @unchecked Sendable {
                             excludes: options.excludes, programVersion: Repository.programVersion, summary: summary)
         let id = options.dryRun ? nil : try repo.saveSnapshot(snap)
         if id != nil && !source.isEmpty { repo.journal?.forgetFiles(source: source) }
-        return BackupResult(snapshotID: id, snapshot: snap, parent: parent, warnings: warnings)
+        return BackupResult(snapshotID: id, snapshot: snap, parent: parent, warnings: warnings, notices: notices)
     }
 
     func findParent(paths: [String]) throws -> ID? {
@@ -334,14 +341,20 @@ public final class Archiver: @unchecked Sendable {
     /// Chunks a stream on this thread; each chunk goes to the pool, where it is hashed (keyed
     /// ID), looked up, and if new compressed, sealed and packed. IDs land in their slot, so the
     /// order is kept however the workers interleave. Waits for the stream's own jobs.
+    /// With a `cutter`, cut points are its (a stream); without, plain FastCDC (a file).
     func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ([ID], UInt64) {
+        var plain = TarCutter(cdc: repo.cdc, format: .raw)
+        return try chunk(read: read, cutter: &plain)
+    }
+
+    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, cutter: inout TarCutter) throws -> ([ID], UInt64) {
         var size: UInt64 = 0
         let chunker = StreamChunker(cdc: repo.cdc)
         let repo = self.repo, dryRun = options.dryRun
         let list = ChunkIDs()
         let group = DispatchGroup()
         defer { group.wait() }   // on a throw, too: jobs still hold `list`
-        try chunker.run(read: read) { chunk in
+        try chunker.run(cutter: &cutter, read: read) { chunk in
             if Cancellation.requested { throw RepositoryError.interrupted }
             let slot = list.ids.withLock { $0.append(.zero); return $0.count - 1 }
             size += UInt64(chunk.count)

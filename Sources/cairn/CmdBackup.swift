@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnChunking
 import CairnCore
 import CairnEngine
 import CairnRepository
@@ -27,6 +28,9 @@ struct Backup: ParsableCommand {
     @Option(name: .customLong("stdin-filename"), help: "File name for --stdin data.") var stdinFilename = "stdin"
     @Flag(name: .customLong("stdin-from-command"), help: "Run the command after -- and back up its output.") var stdinFromCommand = false
     @Option(help: ArgumentHelp("Record this time instead of now.", valueName: "time")) var time: String?
+    @Option(name: .customLong("stream-format"),
+            help: ArgumentHelp("How a stream is cut: tar (at member boundaries), raw, or auto (tar when it starts with a tar header; the default).",
+                               valueName: "auto|tar|raw")) var streamFormat: StreamFormat?
 
     func validate() throws {
         if stdin || stdinFromCommand {
@@ -34,6 +38,8 @@ struct Backup: ParsableCommand {
             if stdinFromCommand && paths.isEmpty { throw ValidationError("--stdin-from-command needs a command: cairn backup --stdin-from-command -- CMD ARG...") }
         } else if paths.isEmpty {
             throw ValidationError("nothing to back up: give paths, or --stdin")
+        } else if streamFormat != nil {
+            throw ValidationError("--stream-format applies to --stdin and --stdin-from-command only")
         }
     }
 
@@ -56,6 +62,7 @@ struct Backup: ParsableCommand {
         if let host { o.hostname = host }
         o.dryRun = dryRun
         o.force = force
+        if let streamFormat { o.streamFormat = streamFormat }
         if let parent { o.parent = try repo.resolveSnapshot(parent).0 }
         if let time {
             guard let t = Timestamp.parse(time) else { throw ValidationError("cannot read time \(time)") }
@@ -128,11 +135,12 @@ struct Backup: ParsableCommand {
     func report(_ r: BackupResult) {
         let s = r.snapshot.summary
         if global.json {
-            struct Out: Encodable { var snapshot_id: String?; var parent: String?; var dry_run: Bool; var summary: CairnFormatSummary; var warnings: [String] }
-            try? global.emit(json: Out(snapshot_id: r.snapshotID?.hex, parent: r.parent?.hex, dry_run: dryRun, summary: s, warnings: r.warnings))
+            struct Out: Encodable { var snapshot_id: String?; var parent: String?; var dry_run: Bool; var summary: CairnFormatSummary; var warnings: [String]; var notices: [String] }
+            try? global.emit(json: Out(snapshot_id: r.snapshotID?.hex, parent: r.parent?.hex, dry_run: dryRun, summary: s, warnings: r.warnings, notices: r.notices))
             return
         }
         for w in r.warnings { stderr("warning: \(w)") }
+        for n in r.notices { stderr("warning: \(n)") }
         guard !global.quiet else { return }
         if let p = r.parent { stdout("using parent snapshot \(p.short)") }
         stdout("Files:       \(s.filesNew) new, \(s.filesChanged) changed, \(s.filesUnmodified) unmodified")
@@ -161,3 +169,5 @@ extension Archiver {
         })
     }
 }
+
+extension StreamFormat: ExpressibleByArgument {}

@@ -1,0 +1,110 @@
+/// One 512-byte tar header block (v7, ustar, GNU, pax), read in place: no copies.
+///
+/// Only what chunking needs: is the block a header (checksum), how many bytes follow it, and
+/// whether those bytes belong to the header group (GNU long name/link, pax records) or are a
+/// member's data.
+public struct TarHeader {
+    public static let blockSize = 512
+    let p: UnsafePointer<UInt8>
+
+    /// `block` must hold at least 512 bytes.
+    public init(_ block: UnsafeRawBufferPointer) {
+        precondition(block.count >= TarHeader.blockSize)
+        p = block.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    }
+
+    public var typeflag: UInt8 { p[156] }
+
+    /// Every byte zero: an end-of-archive block.
+    public var isZero: Bool {
+        for i in 0..<TarHeader.blockSize where p[i] != 0 { return false }
+        return true
+    }
+
+    /// "ustar\0" (POSIX) or "ustar " (GNU) at offset 257.
+    public var hasUstarMagic: Bool {
+        p[257] == 0x75 && p[258] == 0x73 && p[259] == 0x74 && p[260] == 0x61 && p[261] == 0x72
+            && (p[262] == 0 || p[262] == 0x20)
+    }
+
+    /// The stored checksum equals the sum of the block's bytes with the checksum field read as
+    /// spaces (unsigned, or signed as some old writers did).
+    public var checksumIsValid: Bool {
+        guard let stored = TarHeader.octal(p + 148, 8) else { return false }
+        var unsigned = 0, signed = 0
+        for i in 0..<TarHeader.blockSize {
+            let b = (148..<156).contains(i) ? 0x20 : p[i]
+            unsigned += Int(b); signed += Int(Int8(bitPattern: b))
+        }
+        return stored == unsigned || stored == signed
+    }
+
+    /// The size field: octal, or GNU base-256 (high bit of the first byte set). Nil when
+    /// unreadable or negative.
+    public var size: UInt64? {
+        if p[124] & 0x80 != 0 {
+            guard p[124] & 0x40 == 0 else { return nil }   // negative
+            var v: UInt64 = UInt64(p[124] & 0x3F)
+            for i in 125..<136 {
+                guard v >> 56 == 0 else { return nil }
+                v = v << 8 | UInt64(p[i])
+            }
+            return v
+        }
+        return TarHeader.octal(p + 124, 12).map { UInt64($0) }
+    }
+
+    /// A header a stream may start with: valid checksum, a readable size, and either the ustar
+    /// magic or a v7 header (a name, a v7 typeflag, all-zero magic field).
+    public var isPlausibleFirst: Bool {
+        guard checksumIsValid, size != nil else { return false }
+        if hasUstarMagic { return true }
+        let t = typeflag
+        guard p[0] != 0, t == 0 || (t >= 0x30 && t <= 0x37) else { return false }
+        for i in 257..<265 where p[i] != 0 { return false }
+        return true
+    }
+
+    /// GNU long name ('L') / long link ('K'), pax extended ('x', Solaris 'X') and global ('g')
+    /// records: their data belongs to the header group of the member that follows.
+    public var isGroupRecord: Bool {
+        let t = typeflag
+        return t == 0x4C || t == 0x4B || t == 0x78 || t == 0x58 || t == 0x67
+    }
+
+    /// GNU old sparse member ('S') whose header is followed by extension blocks.
+    public var isExtendedSparse: Bool { typeflag == 0x53 && p[482] != 0 }
+
+    /// Bytes after this header that belong to it (data padded to 512): none for hardlink,
+    /// symlink, char, block, directory and fifo ('1'...'6'); the size field otherwise (for a
+    /// GNU sparse member, the stored size). Nil when the size field is unreadable.
+    public var paddedDataSize: UInt64? {
+        let t = typeflag
+        if t >= 0x31 && t <= 0x36 { return 0 }
+        guard let s = size, s <= UInt64.max - 511 else { return nil }
+        return (s + 511) & ~511
+    }
+
+    /// An octal field: leading spaces/NULs, octal digits, then NUL or space or the field's end.
+    static func octal(_ f: UnsafePointer<UInt8>, _ width: Int) -> Int? {
+        var i = 0
+        while i < width && (f[i] == 0x20 || f[i] == 0) { i += 1 }
+        if i == width { return 0 }
+        var v = 0, digits = 0
+        while i < width, f[i] >= 0x30, f[i] <= 0x37 {
+            guard v >> 58 == 0 else { return nil }
+            v = v << 3 | Int(f[i] - 0x30); i += 1; digits += 1
+        }
+        guard digits > 0 else { return nil }
+        while i < width {
+            guard f[i] == 0 || f[i] == 0x20 else { return nil }
+            i += 1
+        }
+        return v
+    }
+
+    /// GNU sparse extension block: more blocks follow when byte 504 is non-zero.
+    static func extensionContinues(_ block: UnsafeRawBufferPointer) -> Bool {
+        block[504] != 0
+    }
+}
