@@ -126,23 +126,15 @@ public final class S3Backend: MultipartBackend {
             _ = try stat(.config, "config")
             throw StorageError.io("a repository already exists at \(location)")
         } catch StorageError.notFound {}
-        let bucket = try http.retry.run { () throws -> HTTPReply in
-            let r = signed(.HEAD, key: nil, body: nil)
-            return try http.once(.HEAD, r.url, headers: r.headers)
+        let bucket = try send(.HEAD, key: nil, accept: [200, 404], what: "look up bucket \(address.bucket)")
+        guard bucket.status == 404 else { return }
+        var body: [UInt8]?
+        if signer.region != "us-east-1" {
+            body = Array("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(S3XML.escape(signer.region))</LocationConstraint></CreateBucketConfiguration>".utf8)
         }
-        switch bucket.status {
-        case 200: return
-        case 404:
-            var body: [UInt8]?
-            if signer.region != "us-east-1" {
-                body = Array("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(S3XML.escape(signer.region))</LocationConstraint></CreateBucketConfiguration>".utf8)
-            }
-            do {
-                _ = try send(.PUT, key: nil, body: body, what: "create bucket \(address.bucket)")
-            } catch StorageError.io(let m) where m.contains("BucketAlreadyOwnedByYou") {}
-        default:
-            throw Self.error(status: bucket.status, body: bucket.body, what: "look up bucket \(address.bucket) at \(location)")
-        }
+        do {
+            _ = try send(.PUT, key: nil, body: body, what: "create bucket \(address.bucket)")
+        } catch StorageError.io(let m) where m.contains("BucketAlreadyOwnedByYou") {}
     }
 
     public func list(_ type: FileType) throws -> [FileInfo] {

@@ -24,13 +24,10 @@ struct FromRepository: ParsableArguments {
         guard let location = fromRepo ?? environmentRepository else { throw ValidationError("no source repository: use --from-repo or set CAIRN_FROM_REPOSITORY") }
         var g = global
         g.repo = location
-        let backend = try g.backend
-        guard backend.exists(.config, "config") else { throw RepositoryError.noRepository(backend.location) }
-        let password = try Password.read(file: fromPasswordFile, command: fromPasswordCommand, confirm: false,
-                                         prompt: "enter password for source repository: ", envPrefix: "CAIRN_FROM_")
-        let r = try Repository.open(backend: backend, password: password, connections: StoreLocation.defaultConnections(backend))
-        if !global.noCache, let folder = global.cacheDir ?? Cache.defaultFolder() { try? r.attachCache(folder: folder) }
-        return r
+        return try g.open {
+            try Password.read(file: fromPasswordFile, command: fromPasswordCommand, confirm: false,
+                              prompt: "enter password for source repository: ", envPrefix: "CAIRN_FROM_")
+        }
     }
 }
 

@@ -81,11 +81,12 @@ struct GlobalOptions: ParsableArguments {
         try Password.read(file: passwordFile, command: passwordCommand, confirm: confirm, prompt: prompt)
     }
 
-    func open() throws -> Repository {
+    /// Opens the repository; `readPassword` replaces the usual password sources (copy's source).
+    func open(readPassword: (() throws -> [UInt8])? = nil) throws -> Repository {
         let backend = try backend
         // Only a missing config means "no repository": a refused request (wrong S3 key) says so.
         do { _ = try backend.stat(.config, "config") } catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
-        let r = try Repository.open(backend: backend, password: try password(), compression: compression,
+        let r = try Repository.open(backend: backend, password: try readPassword?() ?? password(), compression: compression,
                                     connections: connections ?? StoreLocation.defaultConnections(backend))
         if !noCache, let folder = cacheDir ?? Cache.defaultFolder() {
             do { try r.attachCache(folder: folder) } catch { if !quiet { stderr("warning: cache disabled: \(error)") } }
