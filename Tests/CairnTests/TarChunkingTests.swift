@@ -10,7 +10,7 @@ import Testing
     static let cdc = FastCDC(parameters: .init(min: 256, avg: 1024, max: 4096), gear: GearTable.derive(chunkerKey: Array(repeating: 5, count: 32)))
 
     /// Cut points (chunk end offsets) of `data`, read in pieces of random sizes.
-    static func cuts(_ data: [UInt8], _ format: StreamFormat, seed: UInt64 = 1) -> (cuts: [Int], cutter: TarCutter) {
+    static func cuts(_ data: [UInt8], _ format: StreamFormat, seed: UInt64 = 1, cdc: FastCDC = cdc) -> (cuts: [Int], cutter: TarCutter) {
         var cutter = TarCutter(cdc: cdc, format: format)
         var rng = Mix(seed), pos = 0, end = 0
         var points: [Int] = []
@@ -163,6 +163,8 @@ import Testing
         var bytes: [UInt8] = []
         var groupStarts: [Int] = []
         var dataStarts: [Int] = []
+        /// Padded data size of each data start.
+        var dataSizes: [Int: Int] = [:]
         var end = 0
     }
 
@@ -200,6 +202,7 @@ import Testing
             t.bytes += header(name, size: dir ? 0 : size, type: dir ? 0x35 : 0x30, mtime: mtime)
             if size > 0 && !dir {
                 t.dataStarts.append(t.bytes.count)
+                t.dataSizes[t.bytes.count] = (size + 511) / 512 * 512
                 var seeded = Mix(UInt64(m) &* 7919 &+ UInt64(size))
                 t.bytes += padded((0..<size).map { _ in UInt8(truncatingIfNeeded: seeded.next()) })
             }
@@ -232,6 +235,49 @@ import Testing
         let shifted = Set(Self.cuts(copy, .auto).cuts.map { $0 - 512 - 3072 })
         let inside = cuts.filter { $0 < t.end }
         #expect(inside.allSatisfy { shifted.contains($0) })
+    }
+
+    /// With `min` of 4 KiB (spec §13.4): a member of at most min/4 = 1 KiB is one chunk with
+    /// its header group; larger members' data starts a chunk of its own.
+    @Test func smallMembersShareTheirHeadersChunk() {
+        let big = FastCDC(parameters: .init(min: 4096, avg: 8192, max: 16384), gear: Self.cdc.gear)
+        var rng = Mix(99)
+        let t = Self.build(&rng, members: 120)
+        let (cuts, cutter) = Self.cuts(t.bytes, .auto, cdc: big)
+        #expect(cutter.notice == nil && cutter.endOfArchive == UInt64(t.end))
+        let starts = Set([0] + cuts)
+        var merged = 0, alone = 0
+        for g in t.groupStarts { #expect(starts.contains(g), "header group at \(g)") }
+        for d in t.dataStarts {
+            let size = t.dataSizes[d]!
+            let group = t.groupStarts.last { $0 < d }!
+            if size <= 1024 && d - group + size <= 16384 {
+                merged += 1
+                #expect(!starts.contains(d), "small member data at \(d) starts a chunk")
+                #expect(starts.contains(d + size), "small member at \(d) does not end its chunk")
+            } else {
+                alone += 1
+                #expect(starts.contains(d), "data at \(d)")
+            }
+        }
+        #expect(merged >= 20 && alone >= 20, "merged \(merged), alone \(alone)")
+        // A new version where every mtime changed re-stores the header groups and the small
+        // members' data, and nothing of the larger members.
+        var r2 = Mix(99)
+        let v2 = Self.build(&r2, members: 120, mtime: 0o14000000777).bytes
+        func chunks(_ d: [UInt8]) -> [[UInt8]] {
+            var prev = 0
+            return Self.cuts(d, .auto, cdc: big).cuts.map { c in defer { prev = c }; return Array(d[prev..<c]) }
+        }
+        let old = Set(chunks(t.bytes).map { SHA256.hash($0) })
+        let added = chunks(v2).filter { !old.contains(SHA256.hash($0)) }.reduce(0) { $0 + $1.count }
+        let smallData = t.dataStarts.reduce(0) { sum, d in
+            let size = t.dataSizes[d]!, group = t.groupStarts.last { $0 < d }!
+            return sum + (size <= 1024 && d - group + size <= 16384 ? size : 0)
+        }
+        let bigData = t.dataStarts.reduce(0) { $0 + t.dataSizes[$1]! } - smallData
+        let expected = t.end - bigData
+        #expect(added == expected, "re-stored \(added) bytes, header groups and small members are \(expected)")
     }
 
     @Test func randomAndCorruptedStreamsRoundTripAndNeverTrap() {
