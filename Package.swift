@@ -29,13 +29,16 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Only for `backup --decompress` of gzip and xz streams.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         // POSIX headers Glibc's module leaves out (xattrs).
         .systemLibrary(name: "CPosix"),
 
         // Primitives.
         .target(name: "CairnCore", swiftSettings: strict),
         .target(name: "CairnCrypto", dependencies: ["CairnCore", "CCrypto"], swiftSettings: strict),
-        .target(name: "CairnCompression", dependencies: ["CairnCore", "CZstd"], swiftSettings: strict),
+        .target(name: "CairnCompression", dependencies: ["CairnCore", "CZstd", "CZlib", "CLzma"], swiftSettings: strict),
         .target(name: "CairnChunking", dependencies: ["CairnCore", "CairnCrypto"], swiftSettings: strict),
         // On-disk format: knows bytes, not storage.
         .target(name: "CairnFormat",
@@ -69,7 +72,7 @@ let package = Package(
                 swiftSettings: strict),
         // Engine: archiver, restorer, checker.
         .target(name: "CairnEngine",
-                dependencies: ["CairnRepository", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
+                dependencies: ["CairnRepository", "CairnCompression", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
         .executableTarget(name: "cairn",
                           dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",

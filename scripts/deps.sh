@@ -2,11 +2,11 @@
 # Installs the Debian packages Cairn builds against (skips what is already there).
 #   scripts/deps.sh          what the build needs
 #   scripts/deps.sh --test   also the real servers the tests run against (rclone for REST, sshd for SFTP, restic/curl/openssl for serve,
-#                            bsdtar (libarchive-tools) for the tar chunking tests,
+#                            bsdtar (libarchive-tools) for the tar chunking tests, gzip/zstd/xz/bzip2 for --decompress,
 #                            Python's moto for S3)
 set -euo pipefail
-pkgs=(libzstd-dev libssl-dev libsqlite3-dev pkg-config)
-[ "${1:-}" = --test ] && pkgs+=(rclone openssh-server openssh-client restic curl openssl libarchive-tools)
+pkgs=(libzstd-dev libssl-dev libsqlite3-dev zlib1g-dev liblzma-dev pkg-config)
+[ "${1:-}" = --test ] && pkgs+=(rclone openssh-server openssh-client restic curl openssl libarchive-tools gzip zstd xz-utils bzip2)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

@@ -1,5 +1,6 @@
 import CairnCore
 import CairnChunking
+import CairnCompression
 import CairnFormat
 import CairnRepository
 import Dispatch
@@ -18,6 +19,8 @@ public struct BackupOptions: Sendable {
     public var time: Timestamp? = nil
     /// How a stream (not a file) is cut: tar-aware when it is a tar (spec §13.4).
     public var streamFormat: StreamFormat = .auto
+    /// A gzip, zstd or xz stream is stored decompressed (its name loses the suffix).
+    public var decompress = false
     public init() {}
 }
 
@@ -49,6 +52,8 @@ public final class Archiver: @unchecked Sendable {
     var summary = Snapshot.Summary()
     var warnings: [String] = []
     var notices: [String] = []
+    /// The compression a stream arrived in and was stored without (`--decompress`).
+    var decompressed: String?
     /// Dry run: blobs that would be added, and their plain bytes.
     let dryRunNew = Locked((seen: Set<ID>(), bytes: UInt64(0)))
     /// The partial-tree checkpoint: files this run has read, on their way to the upload
@@ -86,11 +91,26 @@ public final class Archiver: @unchecked Sendable {
         return try finish(root: root, paths: display, parent: parentID, start: start)
     }
 
-    /// Backs up a stream as one file node named `filename` in the root tree.
-    public func backup(streamNamed filename: String, read: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> BackupResult {
+    /// Backs up a stream as one file node named `filename` in the root tree. A compressed
+    /// stream is noticed (and with `decompress` stored decompressed, named without its suffix).
+    public func backup(streamNamed filename: String, read source: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> BackupResult {
         let start = Timestamp.now()
+        guard Node.isSafeName(Array(filename.utf8)) else { throw RepositoryError.invalidArgument("--stdin-filename must be a plain file name without '/'") }
+        var input: StreamInput
+        do { input = try StreamInput(source: source, decompress: options.decompress) }
+        catch let e as StreamDecompressionError { throw RepositoryError.invalidArgument("\(e)") }
+        var filename = filename
+        if let c = input.compression {
+            if input.decompressing {
+                filename = c.decompressedName(filename)
+                decompressed = c.rawValue
+            } else {
+                notices.append("the stream is \(c.rawValue)-compressed, so versions will share little: "
+                    + (c.canDecompress ? "give --decompress to store it decompressed (restored decompressed), or " : "")
+                    + "have the tool write uncompressed output")
+            }
+        }
         let name = Array(filename.utf8)
-        guard Node.isSafeName(name) else { throw RepositoryError.invalidArgument("--stdin-filename must be a plain file name without '/'") }
         let parentID = try findParent(paths: [filename])
         let root = try guarded { () -> Tree in
             var node = Node(name: name, type: .file, mode: 0o644, uid: getuid(), gid: getgid(),
@@ -98,7 +118,9 @@ public final class Archiver: @unchecked Sendable {
             let now = (options.time ?? .now()).nanoseconds
             node.mtime = now; node.ctime = now
             var cutter = TarCutter(cdc: repo.cdc, format: options.streamFormat)
-            let (ids, size) = try chunk(read: read, cutter: &cutter)
+            let (ids, size): ([ID], UInt64)
+            do { (ids, size) = try chunk(read: { try input.read($0, source: source) }, cutter: &cutter) }
+            catch let e as StreamDecompressionError { throw RepositoryError.invalidArgument("\(e): no snapshot was saved") }
             if let n = cutter.notice { notices.append(n) }
             node.size = size; node.content = .chunks(ids)
             summary.bytesRead += size
@@ -137,9 +159,10 @@ public final class Archiver: @unchecked Sendable {
         summary.bytesStored = stats.storedBytesAdded
         summary.errors = warnings.count
         summary.durationSeconds = Double(Timestamp.now().nanoseconds - start.nanoseconds) / 1e9
-        let snap = Snapshot(time: options.time ?? start, tree: rootID, paths: paths, hostname: options.hostname,
+        var snap = Snapshot(time: options.time ?? start, tree: rootID, paths: paths, hostname: options.hostname,
                             username: Host.user, uid: getuid(), gid: getgid(), tags: options.tags, parent: parent,
                             excludes: options.excludes, programVersion: Repository.programVersion, summary: summary)
+        snap.streamDecompressed = decompressed
         let id = options.dryRun ? nil : try repo.saveSnapshot(snap)
         if id != nil && !source.isEmpty { repo.journal?.forgetFiles(source: source) }
         return BackupResult(snapshotID: id, snapshot: snap, parent: parent, warnings: warnings, notices: notices)

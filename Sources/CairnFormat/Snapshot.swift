@@ -57,11 +57,15 @@ public struct Snapshot: Sendable, Codable, Equatable {
     /// of the snapshot in the source repository (its own `original` if it has one).
     public var original: String?
     public var excludes: [String]
+    /// Set when a stream was stored decompressed (`backup --decompress`): the format it
+    /// arrived in ("gzip", "zstd", "xz"). Restore and dump give the decompressed stream.
+    public var streamDecompressed: String?
     public var programVersion: String
     public var summary: Summary
 
     enum CodingKeys: String, CodingKey {
         case version, time, tree, paths, hostname, username, uid, gid, tags, parent, original, excludes
+        case streamDecompressed = "stream_decompressed"
         case programVersion = "program_version", summary
     }
 

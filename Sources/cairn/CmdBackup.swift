@@ -31,6 +31,8 @@ struct Backup: ParsableCommand {
     @Option(name: .customLong("stream-format"),
             help: ArgumentHelp("How a stream is cut: tar (at member boundaries), raw, or auto (tar when it starts with a tar header; the default).",
                                valueName: "auto|tar|raw")) var streamFormat: StreamFormat?
+    @Flag(help: "Store a gzip, zstd or xz stream decompressed, so it dedups and tar streams are cut at their members (restore and dump give it decompressed; the name loses .gz/.zst/.xz).")
+    var decompress = false
 
     func validate() throws {
         if stdin || stdinFromCommand {
@@ -38,8 +40,8 @@ struct Backup: ParsableCommand {
             if stdinFromCommand && paths.isEmpty { throw ValidationError("--stdin-from-command needs a command: cairn backup --stdin-from-command -- CMD ARG...") }
         } else if paths.isEmpty {
             throw ValidationError("nothing to back up: give paths, or --stdin")
-        } else if streamFormat != nil {
-            throw ValidationError("--stream-format applies to --stdin and --stdin-from-command only")
+        } else if streamFormat != nil || decompress {
+            throw ValidationError("--stream-format and --decompress apply to --stdin and --stdin-from-command only")
         }
     }
 
@@ -63,6 +65,7 @@ struct Backup: ParsableCommand {
         o.dryRun = dryRun
         o.force = force
         if let streamFormat { o.streamFormat = streamFormat }
+        o.decompress = decompress
         if let parent { o.parent = try repo.resolveSnapshot(parent).0 }
         if let time {
             guard let t = Timestamp.parse(time) else { throw ValidationError("cannot read time \(time)") }

@@ -29,8 +29,10 @@ import Testing
         let out = Pipe(), err = Pipe(), inp = Pipe()
         p.standardOutput = out; p.standardError = err; p.standardInput = inp
         try p.run()
-        if let stdin { inp.fileHandleForWriting.write(stdin) }
-        try inp.fileHandleForWriting.close()
+        // A command may fail before it reads all its input: EPIPE, not SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        if let stdin { try? inp.fileHandleForWriting.write(contentsOf: stdin) }
+        try? inp.fileHandleForWriting.close()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
