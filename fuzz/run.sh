@@ -9,7 +9,7 @@
 #                                                   format-spec/vectors (regress-* files are kept)
 #
 # Needs: a Swift toolchain (swiftc on PATH or at /opt/swift; its clang runtime provides libFuzzer
-# and AddressSanitizer) and Debian's libzstd-dev and libssl-dev. It does not use SwiftPM: each
+# and AddressSanitizer) and Debian's libzstd-dev, zlib1g-dev, liblzma-dev and libssl-dev. It does not use SwiftPM: each
 # Cairn module a target imports is compiled with swiftc into a static library with coverage and
 # ASan instrumentation (dependencies found from the modules' `import Cairn...` lines), then each
 # target is linked with libFuzzer. Outputs go to fuzz/out/ (git-ignored); inputs the fuzzer finds
@@ -107,7 +107,7 @@ build_target() {
     if [ ! -x "$bin" ] || [ "$(newest "$bin" "$file" "$here/targets/Common.swift" "${link_libs[@]}")" != "$bin" ]; then
         echo "  target fuzz-$t"
         "$swiftc" "${common[@]}" -module-name "fuzz_$t" "${cmods[@]}" -I "$out/modules" \
-            "$file" "$here/targets/Common.swift" "${link_libs[@]}" "${ld[@]}" -lzstd -lcrypto -o "$bin.tmp"
+            "$file" "$here/targets/Common.swift" "${link_libs[@]}" "${ld[@]}" -lzstd -lz -llzma -lcrypto -o "$bin.tmp"
         mv "$bin.tmp" "$bin"
     fi
 }
