@@ -74,13 +74,15 @@ let package = Package(
         .target(name: "CairnEngine",
                 dependencies: ["CairnRepository", "CairnCompression", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: strict),
+        // Sources: podman and docker volumes, incus instances, volumes and config, through their own export tools.
+        .target(name: "CairnSources", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage"], swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
+                          dependencies: ["CairnEngine", "CairnSources", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnSources", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,6 +21,9 @@ public struct BackupOptions: Sendable {
     public var streamFormat: StreamFormat = .auto
     /// A gzip, zstd or xz stream is stored decompressed (its name loses the suffix).
     public var decompress = false
+    /// What a stream snapshot records in `paths` (and matches its parent by) instead of its
+    /// file name: a source's `kind:NAME` (format-spec §11).
+    public var streamPath: String? = nil
     public init() {}
 }
 
@@ -61,11 +64,15 @@ public final class Archiver: @unchecked Sendable {
     var source = ""
     var resuming = false
     let readFiles = Locked((files: [(path: [UInt8], node: Node)](), flushed: Timestamp.now()))
+    /// The repository's write counters when this archiver started: a process that runs
+    /// several backups on one repository (sources) reports each one's own additions.
+    let statsAtStart: WriteStats
 
     deinit { pool.close(); filePool.close() }
 
     public init(repository: Repository, options: BackupOptions, progress: OperationProgress = OperationProgress()) {
         repo = repository; self.options = options; self.progress = progress
+        statsAtStart = repository.writeStats
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         pool = WorkerPool(threads: cores, limit: cores * 4)
         // More readers than cores: reading is partly waiting on the disk.
@@ -111,7 +118,8 @@ public final class Archiver: @unchecked Sendable {
             }
         }
         let name = Array(filename.utf8)
-        let parentID = try findParent(paths: [filename])
+        let recorded = options.streamPath ?? filename
+        let parentID = try findParent(paths: [recorded])
         let root = try guarded { () -> Tree in
             var node = Node(name: name, type: .file, mode: 0o644, uid: getuid(), gid: getgid(),
                             user: names.user(getuid()), group: names.group(getgid()))
@@ -127,7 +135,7 @@ public final class Archiver: @unchecked Sendable {
             summary.filesNew += 1; summary.totalFiles += 1; summary.totalBytes += size
             return Tree(nodes: [node])
         }
-        return try finish(root: root, paths: [filename], parent: parentID, start: start)
+        return try finish(root: root, paths: [recorded], parent: parentID, start: start)
     }
 
     // MARK: pipeline
@@ -153,10 +161,10 @@ public final class Archiver: @unchecked Sendable {
             if !options.dryRun { try repo.flush() }
             return id
         }
-        let stats = repo.writeStats
-        summary.dataBlobs = stats.blobsAdded[0]; summary.treeBlobs = stats.blobsAdded[1]
-        summary.bytesAdded = options.dryRun ? dryRunNew.withLock { $0.bytes } : stats.plainBytesAdded
-        summary.bytesStored = stats.storedBytesAdded
+        let stats = repo.writeStats, base = statsAtStart
+        summary.dataBlobs = stats.blobsAdded[0] - base.blobsAdded[0]; summary.treeBlobs = stats.blobsAdded[1] - base.blobsAdded[1]
+        summary.bytesAdded = options.dryRun ? dryRunNew.withLock { $0.bytes } : stats.plainBytesAdded - base.plainBytesAdded
+        summary.bytesStored = stats.storedBytesAdded - base.storedBytesAdded
         summary.errors = warnings.count
         summary.durationSeconds = Double(Timestamp.now().nanoseconds - start.nanoseconds) / 1e9
         var snap = Snapshot(time: options.time ?? start, tree: rootID, paths: paths, hostname: options.hostname,

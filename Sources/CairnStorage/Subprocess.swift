@@ -11,8 +11,9 @@ public final class Subprocess {
     public let pid: Int32
     /// Read end of the child's standard output.
     public let output: Int32
-    /// Write end of the child's standard input (with `pipeInput`; otherwise it inherits ours).
-    public let input: Int32?
+    /// Write end of the child's standard input (with `pipeInput`; otherwise it inherits ours);
+    /// nil once `closeInput()` has closed it.
+    public private(set) var input: Int32?
     private var status: Int32?
 
     public init(_ argv: [String], pipeInput: Bool = false) throws {
@@ -76,6 +77,12 @@ public final class Subprocess {
     }
 
     public var isRunning: Bool { status == nil }
+
+    /// Closes the child's standard input (it sees end of file).
+    public func closeInput() {
+        if let input { close(input) }
+        input = nil
+    }
 
     public func terminate() { if status == nil { kill(pid, SIGTERM) } }
 }

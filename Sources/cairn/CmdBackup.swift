@@ -11,7 +11,8 @@ import Glibc
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Back up files, folders or a stream.",
+        commandName: "files",
+        abstract: "Back up files, folders or a stream (the default of `cairn backup`).",
         discussion: "Exit 3 when some source files could not be read (the snapshot is written without them).")
     @OptionGroup var global: GlobalOptions
 

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Restore a snapshot (or a path in it) into a folder.")
+    static let configuration = CommandConfiguration(commandName: "files", abstract: "Restore a snapshot (or a path in it) into a folder (the default of `cairn restore`).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filters: FilterOptions
 

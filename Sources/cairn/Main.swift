@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCore
 import CairnEngine
 import CairnRepository
+import CairnSources
 import CairnStorage
 internal import CPosix
 import FoundationEssentials
@@ -23,7 +24,7 @@ struct Cairn: ParsableCommand {
         commandName: "cairn",
         abstract: "Deduplicating, encrypted, verifiable backups.",
         version: Repository.programVersion,
-        subcommands: [Init.self, Backup.self, Restore.self, Snapshots.self, Ls.self, Dump.self, Stats.self,
+        subcommands: [Init.self, BackupGroup.self, RestoreGroup.self, Snapshots.self, Ls.self, Dump.self, Stats.self,
                       Check.self, Repair.self, Copy.self, Cat.self, Key.self, Unlock.self, Serve.self])
 
     static func main() {
@@ -71,7 +72,10 @@ struct Cairn: ParsableCommand {
         guard !leading.isEmpty, i < args.count else { return args }
         var rest = Array(args[i...])
         let groups: Set<String> = ["key", "repair"]   // commands whose subcommand comes next
-        let insertAt = groups.contains(rest[0]) && rest.count > 1 && !rest[1].hasPrefix("-") ? 2 : 1
+        let sourceGroups: Set<String> = ["backup", "restore"]   // and these, when it names one
+        let sources = Set(["files"] + SourceKind.allCases.map(\.rawValue))
+        let insertAt = rest.count > 1 && (groups.contains(rest[0]) && !rest[1].hasPrefix("-")
+                                          || sourceGroups.contains(rest[0]) && sources.contains(rest[1])) ? 2 : 1
         rest.insert(contentsOf: leading, at: insertAt)
         return rest
     }
