@@ -45,19 +45,9 @@ public enum Tool {
     public static func backup(_ argv: [String], into repo: Repository, options: BackupOptions, source: SourceRef,
                               extraTags: [String] = []) throws -> BackupResult {
         let p = try start(argv)
-        let fd = p.output
         do {
             return try archiver(repo, options, source, extraTags).backup(streamNamed: source.fileName) { buf in
-                while true {
-                    let n = Glibc.read(fd, buf.baseAddress, buf.count)
-                    if n > 0 { return n }
-                    if n == 0 {
-                        let s = p.wait()
-                        guard s == 0 else { throw SourceError.commandFailed(argv, s) }
-                        return 0
-                    }
-                    if errno != EINTR { throw SourceError.invalid("reading the output of \(argv[0]): \(String(cString: strerror(errno)))") }
-                }
+                try p.readOutput(buf) { status in guard status == 0 else { throw SourceError.commandFailed(argv, status) } }
             }
         } catch {
             if p.isRunning { p.terminate(); p.wait() }

@@ -9,6 +9,8 @@ internal import CPosix
 /// Foundation's Process is not used so the CLI loads only FoundationEssentials.
 public final class Subprocess {
     public let pid: Int32
+    /// The program run (argv[0]), for messages.
+    public let program: String
     /// Read end of the child's standard output.
     public let output: Int32
     /// Write end of the child's standard input (with `pipeInput`; otherwise it inherits ours);
@@ -42,6 +44,7 @@ public final class Subprocess {
             throw SubprocessError("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
         }
         pid = child
+        program = argv[0]
         output = fds[0]
         input = pipeInput ? inFDs[1] : nil
     }
@@ -61,6 +64,18 @@ public final class Subprocess {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return out }
             out.append(contentsOf: buf[0..<n])
+        }
+    }
+
+    /// Reads the child's standard output into `buf` (EINTR retried); 0 at its end, after
+    /// waiting for the child and passing its status to `exited`, which may throw to veto what
+    /// was read (a tool that failed halfway).
+    public func readOutput(_ buf: UnsafeMutableRawBufferPointer, exited: (Int32) throws -> Void) throws -> Int {
+        while true {
+            let n = Glibc.read(output, buf.baseAddress, buf.count)
+            if n > 0 { return n }
+            if n == 0 { try exited(wait()); return 0 }
+            if errno != EINTR { throw SubprocessError("reading the output of \(program): \(String(cString: strerror(errno)))") }
         }
     }
 

@@ -119,14 +119,14 @@ struct Backup: ParsableCommand {
     func backupCommand(_ archiver: Archiver) throws -> BackupResult {
         let p: Subprocess
         do { p = try Subprocess(paths) } catch { throw RepositoryError.invalidArgument("\(error)") }
-        let fd = p.output
         let name = stdinFilename == "stdin" ? (URL(fileURLWithPath: paths[0]).lastPathComponent) : stdinFilename
         let result: BackupResult
         do {
-            result = try archiver.backupStreamChecked(named: name, fd: fd) {
-                let status = p.wait()
-                guard status == 0 else {
-                    throw RepositoryError.invalidArgument("command `\(paths.joined(separator: " "))` exited with status \(status): no snapshot was saved")
+            result = try archiver.backup(streamNamed: name) { buf in
+                try p.readOutput(buf) { status in
+                    guard status == 0 else {
+                        throw RepositoryError.invalidArgument("command `\(paths.joined(separator: " "))` exited with status \(status): no snapshot was saved")
+                    }
                 }
             }
         } catch {
@@ -159,19 +159,5 @@ struct Backup: ParsableCommand {
 
 import CairnFormat
 typealias CairnFormatSummary = Snapshot.Summary
-
-extension Archiver {
-    /// Backs up a pipe; `finish` runs after end of stream and may veto the snapshot by
-    /// throwing (a command that exited non-zero).
-    func backupStreamChecked(named name: String, fd: Int32, finish: () throws -> Void) throws -> BackupResult {
-        try backup(streamNamed: name, read: { buf in
-            while true {
-                let n = Glibc.read(fd, buf.baseAddress, buf.count)
-                if n >= 0 { if n == 0 { try finish() }; return n }
-                if errno != EINTR { throw RepositoryError.invalidArgument("reading command output: \(String(cString: strerror(errno)))") }
-            }
-        })
-    }
-}
 
 extension StreamFormat: ExpressibleByArgument {}
