@@ -103,6 +103,77 @@ public struct TarHeader {
         return v
     }
 
+    // MARK: fields for readers of members (format-spec §13.5)
+
+    /// POSIX ustar ("ustar\0" then "00"): only then is bytes 345 … 499 a name prefix (GNU
+    /// headers keep times and sparse data there).
+    public var isPOSIXUstar: Bool { hasUstarMagic && p[262] == 0 }
+
+    /// The bytes of a text field up to its first NUL.
+    public func text(_ offset: Int, _ width: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        for i in offset..<offset + width { if p[i] == 0 { break }; out.append(p[i]) }
+        return out
+    }
+
+    /// A numeric field: octal (as the checksum), or base-256 (first byte's bit 7 set; the other
+    /// bits a big-endian two's complement number, bit 6 its sign). Nil when unreadable or
+    /// outside Int64.
+    public func number(_ offset: Int, _ width: Int) -> Int64? { TarHeader.number(p + offset, width) }
+
+    static func number(_ f: UnsafePointer<UInt8>, _ width: Int) -> Int64? {
+        guard f[0] & 0x80 != 0 else { return octal(f, width).map { Int64($0) } }
+        let negative = f[0] & 0x40 != 0
+        let sign: UInt64 = negative ? 0xFF : 0
+        var v: UInt64 = negative ? ~0 : 0
+        for i in 0..<width {
+            guard v >> 56 == sign else { return nil }   // a significant byte would be shifted out
+            v = v << 8 | UInt64(i == 0 ? (negative ? f[0] : f[0] & 0x7F) : f[i])
+        }
+        let s = Int64(bitPattern: v)
+        return (s < 0) == negative ? s : nil
+    }
+
+    /// Name (0, 100), with the POSIX prefix (345, 155) and "/" before it when present.
+    public var path: [UInt8] {
+        let name = text(0, 100)
+        guard isPOSIXUstar else { return name }
+        let prefix = text(345, 155)
+        return prefix.isEmpty ? name : prefix + [0x2F] + name
+    }
+    public var linkName: [UInt8] { text(157, 100) }
+    public var mode: Int64? { number(100, 8) }
+    public var uid: Int64? { number(108, 8) }
+    public var gid: Int64? { number(116, 8) }
+    public var mtime: Int64? { number(136, 12) }
+    public var userName: [UInt8] { hasUstarMagic ? text(265, 32) : [] }
+    public var groupName: [UInt8] { hasUstarMagic ? text(297, 32) : [] }
+    public var deviceMajor: Int64? { number(329, 8) }
+    public var deviceMinor: Int64? { number(337, 8) }
+
+    /// GNU old sparse ('S'): the file's real size (483, 12) and the four map entries at 386
+    /// (offset, length; 12 bytes each); an entry of zeros ends the map.
+    public var sparseRealSize: Int64? { number(483, 12) }
+    public var sparseEntries: [(offset: Int64, length: Int64)]? { TarHeader.sparseEntries(p + 386, count: 4) }
+
+    /// The 21 map entries of a GNU sparse extension block (each 24 bytes from offset 0).
+    public static func sparseExtensionEntries(_ block: UnsafeRawBufferPointer) -> [(offset: Int64, length: Int64)]? {
+        sparseEntries(block.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 21)
+    }
+
+    public static func sparseExtensionContinues(_ block: UnsafeRawBufferPointer) -> Bool { extensionContinues(block) }
+
+    static func sparseEntries(_ f: UnsafePointer<UInt8>, count: Int) -> [(offset: Int64, length: Int64)]? {
+        var out: [(offset: Int64, length: Int64)] = []
+        for i in 0..<count {
+            let e = f + i * 24
+            if e[0] == 0 && e[12] == 0 { break }
+            guard let o = number(e, 12), let n = number(e + 12, 12), o >= 0, n >= 0 else { return nil }
+            out.append((o, n))
+        }
+        return out
+    }
+
     /// GNU sparse extension block: more blocks follow when byte 504 is non-zero.
     static func extensionContinues(_ block: UnsafeRawBufferPointer) -> Bool {
         block[504] != 0
