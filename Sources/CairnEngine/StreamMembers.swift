@@ -28,6 +28,10 @@ public final class TarStream {
         self.node = node
     }
 
+    /// A member path for messages: control characters, bytes that are not UTF-8 and "\\"
+    /// escaped as \\xNN, as the restorer shows names.
+    public static func shown(_ p: PathBytes) -> String { FS.shown(p) }
+
     /// Every member in archive order. Reading stops at the end-of-archive block, at a block
     /// that is not a header, or at a chunk that cannot be read, each but the first with a warning.
     public func members() -> (members: [TarMember], warnings: [String]) {

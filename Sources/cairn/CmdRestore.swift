@@ -20,6 +20,7 @@ struct Restore: ParsableCommand {
     @Option(name: [.short, .long], help: "Skip matching paths (repeatable).") var exclude: [String] = []
     @Option(help: "Existing files: always | if-changed | never.") var overwrite = OverwritePolicy.always
     @Flag(help: "Re-read restored files and check them against the snapshot.") var verify = false
+    @Flag(help: "Unpack the members of a tar stream snapshot instead of the tar file (also SNAPSHOT:STREAM:PATH).") var fromStream = false
 
     func run() throws {
         let repo = try global.open()
@@ -28,9 +29,10 @@ struct Restore: ParsableCommand {
         try repo.loadIndex()
         let (spec, path) = splitSnapshotPath(snapshot)
         let (id, snap) = try repo.resolveSnapshot(spec, filter: try filters.filter)
-        let node = try repo.node(at: path, root: snap.treeID!)
         var o = RestoreOptions()
         o.includes = include; o.excludes = exclude; o.overwrite = overwrite; o.verify = verify
+        if try restoreMembers(repo, id: id, snap: snap, path: path, fromStream: fromStream, options: o, target: target, global: global) { return }
+        let node = try repo.node(at: path, root: snap.treeID!)
         let progress = OperationProgress()
         progress.update { $0.totalBytes = path.isEmpty || path == "/" ? snap.summary.totalBytes : nil }
         let line = ProgressLine(progress, verb: "restore", enabled: global.showProgress)
@@ -62,13 +64,14 @@ struct Dump: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filters: FilterOptions
     @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
-    @Argument(help: "Path of the file in the snapshot (default: the only file of a stream snapshot).") var path: String?
+    @Argument(help: "Path of the file in the snapshot (default: the only file of a stream snapshot); STREAM:PATH for a member of a tar stream.") var path: String?
 
     func run() throws {
         let repo = try global.open()
         try repo.loadIndex()
         let (_, snap) = try repo.resolveSnapshot(snapshot, filter: try filters.filter)
         var node: Node
+        if let path, try dumpMember(repo, snap, path: path) { return }
         if let path { node = try repo.node(at: path, root: snap.treeID!) } else {
             let root = try repo.loadTree(snap.treeID!)
             guard root.nodes.count == 1, root.nodes[0].type == .file else { throw ValidationError("give the path of a file in the snapshot") }

@@ -36,45 +36,77 @@ struct Snapshots: ParsableCommand {
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
 struct Ls: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List files in a snapshot.")
+    static let configuration = CommandConfiguration(abstract: "List files in a snapshot (and the members of a tar stream).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filters: FilterOptions
     @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
-    @Argument(help: "Folder or file in the snapshot.") var path: String = "/"
+    @Argument(help: "Folder or file in the snapshot; in a tar stream snapshot also STREAM:PATH or /STREAM/PATH.") var path: String = "/"
     @Flag(name: [.short, .long], help: "Mode, owner, size and time too.") var long = false
     @Flag(help: "Only the named folder, not below it.") var noRecursive = false
+    @Flag(help: "Do not list the members of a tar stream snapshot's stream.") var noMembers = false
 
     func run() throws {
         let repo = try global.open()
         try repo.loadIndex()
         let (id, snap) = try repo.resolveSnapshot(snapshot, filter: try filters.filter)
-        let start = try repo.node(at: path, root: snap.treeID!)
-        let prefix = path == "/" ? "" : "/" + path.split(separator: "/").joined(separator: "/")
-        struct Entry: Encodable { var path: String; var type: String; var mode: UInt32; var uid: UInt32; var gid: UInt32; var user: String; var group: String; var size: UInt64; var mtime: String; var link_target: String? }
-        var entries: [Entry] = []
-        func emit(_ p: String, _ n: Node) {
-            let e = Entry(path: p, type: "\(n.type)", mode: n.mode, uid: n.uid, gid: n.gid, user: String(decoding: n.user, as: UTF8.self),
-                          group: String(decoding: n.group, as: UTF8.self), size: n.size, mtime: Timestamp(nanoseconds: n.mtime).rfc3339,
-                          link_target: n.type == .symlink ? String(decoding: n.linkTarget, as: UTF8.self) : nil)
-            if global.json { entries.append(e); return }
-            if long {
-                stdout("\(modeString(n)) \(pad(e.user.isEmpty ? String(n.uid) : e.user, 8)) \(pad(e.group.isEmpty ? String(n.gid) : e.group, 8)) \(String(repeating: " ", count: max(0, 12 - String(n.size).count)))\(n.size) \(Timestamp(nanoseconds: n.mtime).localDisplay) \(p)\(n.type == .symlink ? " -> " + (e.link_target ?? "") : "")")
-            } else { stdout(p) }
-        }
+        let tar = noMembers ? nil : openTarStream(repo, snap)
+        let out = LsOutput(json: global.json, long: long)
         if !global.json && !global.quiet { stderr("snapshot \(id.short) of \(snap.paths.joined(separator: ", ")) at \(snap.timestamp.localDisplay):") }
-        if let sub = start.subtree {
-            try repo.walk(sub, prefix: prefix) { p, n in emit(p, n); return !noRecursive }
-        } else { emit(prefix, start) }
-        if global.json { try global.emit(json: entries) }
+        if let tar, let inner = tar.inner(path) {
+            try listMembers(tar, under: inner, recursive: !noRecursive, out: out)
+        } else {
+            let start = try repo.node(at: path, root: snap.treeID!)
+            let prefix = path == "/" ? "" : "/" + path.split(separator: "/").joined(separator: "/")
+            if let sub = start.subtree {
+                try repo.walk(sub, prefix: prefix) { p, n in
+                    out.emit(p, n)
+                    if let tar, n == tar.node, !noRecursive { try listMembers(tar, under: [], recursive: true, out: out) }
+                    return !noRecursive
+                }
+            } else { out.emit(prefix, start) }
+        }
+        if global.json { try global.emit(json: out.entries) }
     }
 }
 
-func modeString(_ n: Node) -> String {
-    let t: Character
-    switch n.type { case .directory: t = "d"; case .symlink: t = "l"; case .charDevice: t = "c"; case .blockDevice: t = "b"; case .fifo: t = "p"; case .socket: t = "s"; case .file: t = "-" }
+/// One line (or JSON object) of `ls`.
+struct LsEntry: Encodable {
+    var path: String; var type: String; var mode: UInt32; var uid: UInt32; var gid: UInt32; var user: String; var group: String
+    var size: UInt64; var mtime: String; var link_target: String?
+}
+
+/// Prints `ls` lines as they come, or collects them for JSON.
+final class LsOutput {
+    let json: Bool, long: Bool
+    var entries: [LsEntry] = []
+    init(json: Bool, long: Bool) { self.json = json; self.long = long }
+
+    func emit(_ p: String, _ n: Node) {
+        emit(LsEntry(path: p, type: "\(n.type)", mode: n.mode, uid: n.uid, gid: n.gid, user: String(decoding: n.user, as: UTF8.self),
+                     group: String(decoding: n.group, as: UTF8.self), size: n.size, mtime: Timestamp(nanoseconds: n.mtime).rfc3339,
+                     link_target: n.type == .symlink ? String(decoding: n.linkTarget, as: UTF8.self) : nil),
+             typeChar: modeChar(n.type), mtime: n.mtime, suffix: n.type == .symlink ? " -> " + String(decoding: n.linkTarget, as: UTF8.self) : "")
+    }
+
+    func emit(_ e: LsEntry, typeChar: Character, mtime: Int64, suffix: String) {
+        if json { entries.append(e); return }
+        if long {
+            let size = String(e.size)
+            stdout("\(modeString(typeChar, e.mode)) \(pad(e.user.isEmpty ? String(e.uid) : e.user, 8)) \(pad(e.group.isEmpty ? String(e.gid) : e.group, 8)) \(String(repeating: " ", count: max(0, 12 - size.count)))\(size) \(Timestamp(nanoseconds: mtime).localDisplay) \(e.path)\(suffix)")
+        } else { stdout(e.path) }
+    }
+}
+
+func modeChar(_ t: NodeType) -> Character {
+    switch t { case .directory: return "d"; case .symlink: return "l"; case .charDevice: return "c"; case .blockDevice: return "b"; case .fifo: return "p"; case .socket: return "s"; case .file: return "-" }
+}
+
+func modeString(_ n: Node) -> String { modeString(modeChar(n.type), n.mode) }
+
+func modeString(_ t: Character, _ mode: UInt32) -> String {
     var s = String(t)
     let chars: [Character] = ["r", "w", "x"]
-    for i in 0..<9 { s.append(n.mode & (1 << (8 - i)) != 0 ? chars[i % 3] : "-") }
+    for i in 0..<9 { s.append(mode & (1 << (8 - i)) != 0 ? chars[i % 3] : "-") }
     return s
 }
 

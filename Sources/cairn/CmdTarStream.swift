@@ -1,0 +1,106 @@
+import ArgumentParser
+import CairnCore
+import CairnEngine
+import CairnFormat
+import CairnRepository
+import CairnStorage
+
+// The members of a tar stream snapshot (format-spec §13.5) for `ls`, `dump` and
+// `restore --from-stream`: a view of the stream's headers, nothing stored.
+
+/// The tar stream of a stream snapshot, or nil (also, with a warning, when it cannot be read).
+func openTarStream(_ repo: Repository, _ snap: Snapshot) -> TarStream? {
+    do { return try TarStream.open(repository: repo, snapshot: snap) } catch {
+        stderr("warning: the stream's members cannot be listed: \(error)")
+        return nil
+    }
+}
+
+/// `ls` of the members at or below `inner`, as paths below the stream's own.
+func listMembers(_ tar: TarStream, under inner: [PathBytes], recursive: Bool, out: LsOutput) throws {
+    let (members, warnings) = tar.members()
+    defer { for w in warnings { stderr("warning: \(tar.node.nameString): \(w)") } }
+    guard let selected = TarStream.select(members, under: inner, recursive: recursive) else {
+        throw RepositoryError.fileNotFound("\(TarStream.shown(inner.joined(separator: [0x2F]).map { $0 })) is not a member of the tar stream \(tar.node.nameString)")
+    }
+    let base = "/" + tar.node.nameString + "/"
+    for (path, m) in selected {
+        let shown = TarStream.shown(path.joined(separator: [0x2F]).map { $0 })
+        let link = m.kind == .symlink || m.kind == .hardlink ? String(decoding: m.linkTarget, as: UTF8.self) : nil
+        let e = LsEntry(path: (out.json ? base + String(decoding: path.joined(separator: [0x2F]).map { $0 }, as: UTF8.self) : base + shown),
+                        type: m.kind.rawValue, mode: m.mode, uid: m.uid, gid: m.gid, user: String(decoding: m.user, as: UTF8.self),
+                        group: String(decoding: m.group, as: UTF8.self), size: m.size, mtime: Timestamp(nanoseconds: m.mtime).rfc3339,
+                        link_target: link)
+        let typeChar: Character
+        switch m.kind {
+        case .file: typeChar = m.isSparse ? "S" : "-"
+        case .hardlink: typeChar = "h"
+        case .symlink: typeChar = "l"
+        case .charDevice: typeChar = "c"
+        case .blockDevice: typeChar = "b"
+        case .directory: typeChar = "d"
+        case .fifo: typeChar = "p"
+        case .other: typeChar = "?"
+        }
+        let suffix = m.kind == .symlink ? " -> " + TarStream.shown(m.linkTarget) : m.kind == .hardlink ? " link to " + TarStream.shown(m.linkTarget) : ""
+        out.emit(e, typeChar: typeChar, mtime: m.mtime, suffix: suffix)
+    }
+}
+
+/// `dump SNAPSHOT STREAM:PATH`: one member's content to standard output. False when `path`
+/// does not reach inside a tar stream (the caller dumps the node).
+func dumpMember(_ repo: Repository, _ snap: Snapshot, path: String) throws -> Bool {
+    guard let tar = try TarStream.open(repository: repo, snapshot: snap), let inner = tar.inner(path), !inner.isEmpty else { return false }
+    let (members, warnings) = tar.members()
+    guard let i = TarStream.find(members[...], path: inner) else {
+        for w in warnings { stderr("warning: \(tar.node.nameString): \(w)") }
+        throw RepositoryError.fileNotFound("\(TarStream.shown(inner.joined(separator: [0x2F]).map { $0 })) is not a member of the tar stream \(tar.node.nameString)")
+    }
+    let m = try TarStream.dataMember(members, i)
+    let length = try tar.dump(m) { try writeAll(1, $0) }
+    if !m.isSparse && length < m.dataSize {
+        throw RepositoryError.damaged("the stream ends inside \(TarStream.shown(m.path)): wrote \(length) of \(m.dataSize) bytes")
+    }
+    return true
+}
+
+/// `restore --from-stream` (or a SNAPSHOT:STREAM:PATH that reaches inside the stream): unpacks
+/// the members into the target. False when neither asks for members.
+func restoreMembers(_ repo: Repository, id: ID, snap: Snapshot, path: String, fromStream: Bool, options: RestoreOptions,
+                    target: String, global: GlobalOptions) throws -> Bool {
+    let opened = try TarStream.open(repository: repo, snapshot: snap)
+    guard let tar = opened else {
+        guard !fromStream else { throw ValidationError("--from-stream: snapshot \(id.short) is not a stream snapshot that holds a tar (ls shows what it holds)") }
+        return false
+    }
+    let inner: [PathBytes]
+    if let i = tar.inner(path), fromStream || !i.isEmpty {
+        inner = i
+    } else if fromStream && path.split(separator: "/").isEmpty {
+        inner = []
+    } else if fromStream {
+        throw ValidationError("--from-stream: \(path) is not the stream \(tar.node.nameString) (give SNAPSHOT, SNAPSHOT:\(tar.node.nameString) or SNAPSHOT:\(tar.node.nameString):PATH)")
+    } else {
+        return false
+    }
+    guard !options.verify else { throw ValidationError("--verify is not supported when restoring the members of a tar stream") }
+    let progress = OperationProgress()
+    let line = ProgressLine(progress, verb: "restore", enabled: global.showProgress)
+    let extractor = TarExtractor(stream: tar, repository: repo, options: options, progress: progress)
+    let result: RestoreResult
+    do { result = try extractor.extract(under: inner, target: target) }
+    catch RepositoryError.interrupted { line.stop(); stderr("interrupted: restore incomplete"); throw ExitWith(code: .interrupted) }
+    line.stop()
+    for n in extractor.notes { stderr("note: \(n)") }
+    for w in result.warnings { stderr("warning: \(w)") }
+    if global.json {
+        struct Out: Encodable { var snapshot: String; var stream: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var warnings: [String]; var notes: [String] }
+        try global.emit(json: Out(snapshot: id.hex, stream: tar.node.nameString, files: result.files, dirs: result.dirs, bytes: result.bytes,
+                                  skipped: result.skipped, warnings: result.warnings, notes: extractor.notes))
+    } else if !global.quiet {
+        stdout("restored the members of \(tar.node.nameString) in snapshot \(id.short) to \(target): \(result.files) files, \(result.dirs) dirs, \(formatBytes(result.bytes))"
+               + (result.skipped > 0 ? ", \(result.skipped) skipped" : ""))
+    }
+    if !result.warnings.isEmpty { throw ExitWith(code: .fatal) }
+    return true
+}
