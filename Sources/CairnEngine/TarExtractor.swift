@@ -72,16 +72,12 @@ public final class TarExtractor {
     func extract(_ m: TarMember, under inner: [PathBytes]) throws -> Bool {
         let path = TarPath.normalize(m.path)
         let display = path.joined
-        if !path.unsafe {
-            switch m.kind {
-            case .file: seen[path.components] = m
-            case .hardlink:
-                let t = TarPath.normalize(m.linkTarget)
-                seen[path.components] = t.unsafe ? nil : seen[t.components]
-            default: seen[path.components] = nil
-            }
+        // A file member stays a hard link's source unless it failed or a later member replaced it.
+        if !path.unsafe { seen[path.components] = nil }
+        guard path.components.starts(with: inner) else {
+            if !path.unsafe { seen[path.components] = source(m) }
+            return false
         }
-        guard path.components.starts(with: inner) else { return false }
         if path.unsafe {
             restorer.warn("\(FS.shown(m.path)): skipping member with \"..\" (or a NUL) in its path"); return true
         }
@@ -94,7 +90,10 @@ public final class TarExtractor {
             guard m.kind != .directory, let last = path.components.last else { return true }
             rel = [last]
         }
-        guard wanted(path.components, m) else { return true }
+        guard wanted(path.components, m) else {
+            seen[path.components] = source(m)
+            return true
+        }
         if m.typeflag == 0x56 { return true }   // 'V': a GNU volume label, nothing to create
         guard let dirFD = openParent(rel, display: display) else { return true }
         var node = Self.node(m, name: rel.last!)
@@ -106,9 +105,9 @@ public final class TarExtractor {
             created[key] = nil
             folders.append((rel, node, display))
         case .file:
-            try writeFile(m, data: m, node: node, dirFD: dirFD, key: key, display: display)
+            if try writeFile(data: m, node: node, dirFD: dirFD, key: key, display: display) { seen[path.components] = m }
         case .hardlink:
-            try hardlink(m, node: node, dirFD: dirFD, inner: inner, key: key, display: display)
+            seen[path.components] = try hardlink(m, node: node, dirFD: dirFD, inner: inner, key: key, display: display)
         case .symlink, .fifo, .charDevice, .blockDevice:
             created[key] = nil
             if m.kind == .charDevice || m.kind == .blockDevice { node.rdev = Self.makedev(m.deviceMajor, m.deviceMinor) }
@@ -117,6 +116,15 @@ public final class TarExtractor {
             restorer.warn("\(FS.shown(display)): skipping member of unsupported type \(TarMember.shownFlag(m.typeflag))")
         }
         return true
+    }
+
+    /// The member whose data a member not extracted has, for hard links to it: a file member,
+    /// or what the file member a hard link names has.
+    func source(_ m: TarMember) -> TarMember? {
+        if m.kind == .file { return m }
+        guard m.kind == .hardlink else { return nil }
+        let t = TarPath.normalize(m.linkTarget)
+        return t.unsafe ? nil : seen[t.components]
     }
 
     /// Excluded when the member or a folder above it matches an exclude; with includes, wanted
@@ -212,18 +220,20 @@ public final class TarExtractor {
     // MARK: files
 
     /// Creates `node`'s file with the data of member `data` (itself, or a hard link's target):
-    /// pieces that are all zero are left as holes, the length is what the stream holds.
-    func writeFile(_ m: TarMember, data: TarMember, node: Node, dirFD: Int32, key: PathBytes, display: PathBytes) throws {
+    /// pieces that are all zero are left as holes, the length is what the stream holds. True
+    /// when the file was written in full.
+    func writeFile(data: TarMember, node: Node, dirFD: Int32, key: PathBytes, display: PathBytes) throws -> Bool {
         created[key] = nil
-        if !restorer.prepareReplace(node, dirFD: dirFD, display: display) { return }
+        if !restorer.prepareReplace(node, dirFD: dirFD, display: display) { return false }
         progress.update { $0.files += 1; $0.current = FS.shown(display) }
         let fd = FS.withCString(node.name) { openat(dirFD, $0, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-        guard fd >= 0 else { restorer.warn("create \(FS.shown(display)): \(String(cString: strerror(errno)))"); return }
+        guard fd >= 0 else { restorer.warn("create \(FS.shown(display)): \(String(cString: strerror(errno)))"); return false }
         defer { close(fd) }
         var written: UInt64 = 0
         let length: UInt64
         do {
             length = try stream.content(of: data) { offset, piece in
+                if Cancellation.requested { throw RepositoryError.interrupted }
                 written += UInt64(piece.count)
                 progress.addBytes(piece.count)
                 if piece.allSatisfy({ $0 == 0 }) { return }
@@ -238,14 +248,16 @@ public final class TarExtractor {
                 }
             }
         } catch let e as SourceError {
-            restorer.warn("\(e)"); return
+            restorer.warn("\(e)"); return false
         } catch RepositoryError.interrupted {
             throw RepositoryError.interrupted
         } catch {
-            restorer.warn("\(FS.shown(display)): \(error)"); return
+            restorer.warn("\(FS.shown(display)): \(error)"); return false
         }
+        var complete = true
         if !data.isSparse && written < data.dataSize {
             restorer.warn("\(FS.shown(display)): the stream ends inside its data: restored \(written) of \(data.dataSize) bytes")
+            complete = false
         }
         if ftruncate(fd, off_t(length)) != 0 { restorer.warn("\(FS.shown(display)): cannot set its length to \(length): \(String(cString: strerror(errno)))") }
         var st = Glibc.stat()
@@ -255,16 +267,18 @@ public final class TarExtractor {
         restorer.result.files += 1
         restorer.result.bytes += written
         restorer.applyMetadata(node, fd: fd, dirFD: -1, display: display)
+        return complete
     }
 
     /// A hard link to a file this run created; a copy of the target member's data when that
-    /// file was not extracted; skipped with a warning when the target is not a file member
-    /// before it.
-    func hardlink(_ m: TarMember, node: Node, dirFD: Int32, inner: [PathBytes], key: PathBytes, display: PathBytes) throws {
+    /// file was not extracted (outside the folder restored, excluded); skipped with a warning
+    /// when the target is not a file member before it, or one that could not be restored.
+    /// Returns the member whose data the link has.
+    func hardlink(_ m: TarMember, node: Node, dirFD: Int32, inner: [PathBytes], key: PathBytes, display: PathBytes) throws -> TarMember? {
         let target = TarPath.normalize(m.linkTarget)
         guard !target.unsafe, !target.components.isEmpty, let data = seen[target.components] else {
-            restorer.warn("\(FS.shown(display)): skipping hard link to \"\(FS.shown(m.linkTarget))\", which is not a file member before it in the stream")
-            return
+            restorer.warn("\(FS.shown(display)): skipping hard link to \"\(FS.shown(m.linkTarget))\", which is not a file member restored before it")
+            return nil
         }
         let tkey = target.components.starts(with: inner) ? target.components.dropFirst(inner.count).joined(separator: [0x2F]).map { $0 } : nil
         if let tkey, tkey != key, let first = created[tkey] {
@@ -273,15 +287,15 @@ public final class TarExtractor {
                 if restorer.link(to: first, name: node.name, dirFD: dirFD) {
                     restorer.result.files += 1
                     created[key] = first
-                    return
+                    return data
                 }
                 restorer.warn("\(FS.shown(display)): cannot hard-link to \(FS.shown(tkey)): restored as a separate file")
             } else {
-                return
+                return nil
             }
         }
         var copy = node
         copy.size = data.size
-        try writeFile(m, data: data, node: copy, dirFD: dirFD, key: key, display: display)
+        return try writeFile(data: data, node: copy, dirFD: dirFD, key: key, display: display) ? data : nil
     }
 }

@@ -61,6 +61,9 @@ public struct TarMemberReader {
     /// pax global ('g') records: defaults for uid, gid, uname, gname, mtime.
     var globals: [String: [UInt8]] = [:]
 
+    /// The keys of pax global records that apply to the members after them.
+    static let globalKeys: Set<String> = ["uid", "gid", "uname", "gname", "mtime"]
+
     /// Records ('L', 'K', 'x', 'g') larger than this are refused as not plausible.
     static let recordLimit: UInt64 = 1 << 20
 
@@ -115,7 +118,11 @@ public struct TarMemberReader {
                         return stop("the pax header at byte \(headerAt) is malformed: no members are read after it")
                     }
                     for (k, v) in records {
-                        if parsed.typeflag == 0x67 { globals[k] = v; continue }
+                        if parsed.typeflag == 0x67 {
+                            // Global records give defaults only for what is not about one member.
+                            if Self.globalKeys.contains(k) { globals[k] = v }
+                            continue
+                        }
                         pax[k] = v
                         if k == "GNU.sparse.offset", let n = Self.decimal(v) { sparseOffsets.append(n) }
                         if k == "GNU.sparse.numbytes", let n = Self.decimal(v) { sparseLengths.append(n) }

@@ -70,7 +70,7 @@ func restoreMembers(_ repo: Repository, id: ID, snap: Snapshot, path: String, fr
                     target: String, global: GlobalOptions) throws -> Bool {
     let opened = try TarStream.open(repository: repo, snapshot: snap)
     guard let tar = opened else {
-        guard !fromStream else { throw ValidationError("--from-stream: snapshot \(id.short) is not a stream snapshot that holds a tar (ls shows what it holds)") }
+        guard !fromStream else { throw RepositoryError.invalidArgument("--from-stream: snapshot \(id.short) is not a stream snapshot that holds a tar (ls shows what it holds)") }
         return false
     }
     let inner: [PathBytes]
@@ -79,11 +79,11 @@ func restoreMembers(_ repo: Repository, id: ID, snap: Snapshot, path: String, fr
     } else if fromStream && path.split(separator: "/").isEmpty {
         inner = []
     } else if fromStream {
-        throw ValidationError("--from-stream: \(path) is not the stream \(tar.node.nameString) (give SNAPSHOT, SNAPSHOT:\(tar.node.nameString) or SNAPSHOT:\(tar.node.nameString):PATH)")
+        throw RepositoryError.invalidArgument("--from-stream: \(path) is not the stream \(tar.node.nameString) (give SNAPSHOT, SNAPSHOT:\(tar.node.nameString) or SNAPSHOT:\(tar.node.nameString):PATH)")
     } else {
         return false
     }
-    guard !options.verify else { throw ValidationError("--verify is not supported when restoring the members of a tar stream") }
+    guard !options.verify else { throw RepositoryError.invalidArgument("--verify is not supported when restoring the members of a tar stream") }
     let progress = OperationProgress()
     let line = ProgressLine(progress, verb: "restore", enabled: global.showProgress)
     let extractor = TarExtractor(stream: tar, repository: repo, options: options, progress: progress)
