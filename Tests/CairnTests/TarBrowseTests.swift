@@ -194,6 +194,12 @@ import Testing
         let r = try CLITests.cairn(["restore", "latest:t.tar:dir", "--target", tmp.sub("r1")], repo: repo)
         #expect(r.status == 0, "\(r.err)")
         #expect(Self.files(tmp.sub("r1")) == ["a.txt", "sub/b.txt"])
+        // Again into the same target: replaced, or kept with --overwrite never.
+        Fixtures.write(tmp.sub("r1/a.txt"), Array("changed".utf8))
+        let never = try CLITests.cairn(["restore", "latest:t.tar:dir", "--overwrite", "never", "--target", tmp.sub("r1")], repo: repo)
+        #expect(never.status == 0 && Fixtures.read(tmp.sub("r1/a.txt")) == Array("changed".utf8), "\(never.err)")
+        #expect(try CLITests.cairn(["restore", "latest:t.tar:dir", "--target", tmp.sub("r1")], repo: repo).status == 0)
+        #expect(Fixtures.read(tmp.sub("r1/a.txt")) == Array("a\n".utf8))
         #expect(try CLITests.cairn(["restore", "latest:/t.tar/top.txt", "--target", tmp.sub("r2")], repo: repo).status == 0)
         #expect(Self.files(tmp.sub("r2")) == ["top.txt"])
         #expect(try CLITests.cairn(["restore", "latest", "--from-stream", "--exclude", "sub", "--target", tmp.sub("r3")], repo: repo).status == 0)
@@ -369,6 +375,8 @@ import Testing
                     try FileManager.default.createSymbolicLink(atPath: p, withDestinationPath: rng.next() % 2 == 0 ? "../target\(rng.next() % 9)" : "/etc/passwd")
                 case 3 where !files.isEmpty:
                     try FileManager.default.linkItem(atPath: files[Int(rng.next() % UInt64(files.count))], toPath: p)
+                case 4 where rng.next() % 3 == 0:
+                    #expect(mkfifo(p, 0o640) == 0)
                 default:
                     let sizes = [0, 1, 511, 512, 513, 10_000, 70_000, 300_000]
                     let size = rng.next() % 3 == 0 ? sizes[Int(rng.next() % UInt64(sizes.count))] : Int(rng.next() % 200_000)
@@ -422,30 +430,55 @@ import Testing
         try tar.dump(last) { digest.update($0) }
         #expect(digest.finish().hex == Self.sha(src + "/zz-last.bin"))
         #expect(tar.reader.loadedBytes - before < 2_000_000 + 200_000)
+        // Cut plainly (headers and data sharing chunks), the members are the same: reading
+        // goes by offset, whatever the cuts.
+        let raw = try CLITests.cairn(["backup", "--stdin", "--stdin-filename", "t.tar", "--stream-format", "raw"], repo: repoPath,
+                                     stdin: Data(Fixtures.read(tmp.sub("t.tar")) ?? []))
+        #expect(raw.status == 0)
+        let repo2 = try Repository.open(backend: LocalBackend(path: repoPath), password: Array("pw".utf8))
+        try repo2.loadIndex()
+        let plain = try #require(try TarStream.open(repository: repo2, snapshot: try repo2.resolveSnapshot("latest").1))
+        #expect(plain.node.chunks != tar.node.chunks)
+        let again = plain.members()
+        #expect(again.warnings.isEmpty && again.members.map(\.path) == members.map(\.path) && again.members.map(\.dataOffset) == members.map(\.dataOffset))
+        let digest2 = SHA256Stream()
+        try plain.dump(try #require(again.members.first { $0.path == last.path })) { digest2.update($0) }
+        #expect(digest2.finish().hex == Self.sha(src + "/zz-last.bin"))
     }
 
     // MARK: parsing
 
     @Test func numbersAndPaxRecords() {
-        func number(_ field: [UInt8]) -> Int64? {
+        /// A 12-byte field given as text (octal) or as hex digits (base-256).
+        func number(text: String = "", hex: String = "") -> Int64? {
+            var field = Array(text.utf8)
+            var h = Array(hex.utf8)[...]
+            while h.count >= 2 { field.append(UInt8(String(decoding: h.prefix(2), as: UTF8.self), radix: 16)!); h = h.dropFirst(2) }
             var block = [UInt8](repeating: 0, count: 512)
             block.replaceSubrange(100..<(100 + field.count), with: field)
-            return block.withUnsafeBytes { TarHeader($0).number(100, field.count) }
+            return block.withUnsafeBytes { TarHeader($0).number(100, 12) }
         }
-        #expect(number(Array("0000644\0".utf8)) == 0o644)
-        #expect(number([0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0x98, 0x96, 0x80]) == 10_000_000)
-        #expect(number([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE]) == -2)
-        #expect(number([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]) == nil)   // more than 64 bits
-        #expect(number([0x80, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]) == nil)   // positive, but not as an Int64
-        #expect(number(Array("12x\0".utf8)) == nil)
-        #expect(TarMemberReader.time(Array("-1.5".utf8)) == -1_500_000_000)
-        #expect(TarMemberReader.time(Array("1700000000.1234567899".utf8)) == 1_700_000_000_123_456_789)
-        #expect(TarMemberReader.time(Array("12a".utf8)) == nil)
-        #expect(TarMemberReader.paxRecords(Array("11 path=ab\n".utf8))?.first?.1 == Array("ab".utf8))
-        #expect(TarMemberReader.paxRecords(Array("12 path=ab\n".utf8)) == nil)
-        #expect(TarMemberReader.paxRecords(Array("99999999999999999999 path=ab\n".utf8)) == nil)
-        #expect(TarMemberReader.paxRecords(Array("3 x\n".utf8)) == nil)
-        #expect(TarPath.normalize(Array("/a/./b//c/".utf8)) == .init(components: [[0x61], [0x62], [0x63]], wasAbsolute: true, unsafe: false))
-        #expect(TarPath.normalize(Array("a/../b".utf8)).unsafe)
+        func time(_ s: String) -> Int64? { TarMemberReader.time(Array(s.utf8)) }
+        func pax(_ s: String) -> [String]? { TarMemberReader.paxRecords(Array(s.utf8))?.map { $0.0 + "=" + String(decoding: $0.1, as: UTF8.self) } }
+        func normalized(_ s: String) -> (path: String, absolute: Bool, unsafe: Bool) {
+            let n = TarPath.normalize(Array(s.utf8))
+            return (String(decoding: n.joined, as: UTF8.self), n.wasAbsolute, n.unsafe)
+        }
+        #expect(number(text: "0000644\0") == 0o644)
+        #expect(number(hex: "800000000000000000989680") == 10_000_000)
+        #expect(number(hex: "fffffffffffffffffffffffe") == -2)
+        #expect(number(hex: "800000010000000000000000") == nil)   // more than 64 bits
+        #expect(number(hex: "800000008000000000000000") == nil)   // positive, but not as an Int64
+        #expect(number(text: "12x\0") == nil)
+        #expect(time("-1.5") == -1_500_000_000)
+        #expect(time("1700000000.1234567899") == 1_700_000_000_123_456_789)
+        #expect(time("12a") == nil)
+        #expect(pax("11 path=ab\n") == ["path=ab"])
+        #expect(pax("11 path=ab\n18 linkpath=a=b c\n") == ["path=ab", "linkpath=a=b c"])
+        #expect(pax("12 path=ab\n") == nil)
+        #expect(pax("99999999999999999999 path=ab\n") == nil)
+        #expect(pax("3 x\n") == nil)
+        #expect(normalized("/a/./b//c/") == ("a/b/c", true, false))
+        #expect(normalized("a/../b").unsafe && !normalized("a/..b").unsafe)
     }
 }
