@@ -28,7 +28,8 @@ public final class TarExtractor {
     public private(set) var notes: [String] = []
     /// Files this run created, by path relative to the target (for hard links).
     var created: [PathBytes: Restorer.LinkedFile] = [:]
-    /// Every regular member so far, by path in the stream (for hard links to members not extracted).
+    /// For hard links: the member whose data each path in the stream has so far (a file
+    /// member, or the one a hard link names); none once a member there failed or replaced it.
     var seen: [[PathBytes]: TarMember] = [:]
     /// Folders this run created or reused, finished (mode, times) at the end, last first.
     var folders: [(rel: [PathBytes], node: Node, display: PathBytes)] = []

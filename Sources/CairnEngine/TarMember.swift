@@ -180,7 +180,8 @@ public struct TarMemberReader {
             m.dataOffset = offset
             m.dataSize = dataSize
             guard dataSize <= UInt64.max - 511 else { return stop("the member at byte \(groupStart) claims an impossible size") }
-            offset += Self.padded(dataSize)
+            let (next, overflow) = offset.addingReportingOverflow(Self.padded(dataSize))
+            offset = overflow ? .max : next
             if offset > stream.length {
                 warnings.append("the stream ends inside the data of \(FS.shown(m.path)) (byte \(stream.length))")
                 done = true
