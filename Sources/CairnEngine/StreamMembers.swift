@@ -174,6 +174,7 @@ public final class TarStream {
             for _ in 0..<count { runs.append(TarMember.Run(offset: try number(), length: try number())) }
             start += TarMemberReader.padded(UInt64(pos))
         }
+        guard m.size <= UInt64(Int64.max) else { throw RepositoryError.damaged("\(FS.shown(m.path)): its sparse size \(m.size) is too large") }
         var end: UInt64 = 0, stored: UInt64 = 0
         for r in runs {
             let (e, o) = r.offset.addingReportingOverflow(r.length)

@@ -403,6 +403,78 @@ import Testing
         }
     }
 
+    // MARK: damaged and mutated streams
+
+    /// Real and built archives with random bytes changed inside header blocks (checksums made
+    /// valid again, so the fields are parsed), truncated or followed by garbage, cut into random
+    /// chunks: listing, dumping and unpacking never trap, never hang, and write nothing outside
+    /// the target.
+    @Test func mutatedArchivesNeverTrap() throws {
+        let s = try HostileRestoreTests.Sandbox()
+        let src = s.tmp.sub("src")
+        let fd = open(s.tmp.sub("sparse.img"), O_CREAT | O_WRONLY, 0o644)
+        for i in 0..<30 { _ = [UInt8](repeating: 7, count: 700).withUnsafeBytes { pwrite(fd, $0.baseAddress, 700, off_t(i * 40_000)) } }
+        close(fd)
+        Fixtures.write(src + "/" + String(repeating: "l", count: 120) + "/f", Fixtures.random(3000, seed: "f"))
+        Fixtures.write(src + "/g", Fixtures.random(700, seed: "g"))
+        try FileManager.default.createSymbolicLink(atPath: src + "/s", withDestinationPath: "g")
+        try FileManager.default.linkItem(atPath: src + "/g", toPath: src + "/h")
+        _ = Self.sh("cp --sparse=always '\(s.tmp.sub("sparse.img"))' '\(src)/'")
+        var bases: [[UInt8]] = []
+        for cmd in ["tar --format=gnu --sparse", "tar --format=posix --sparse", "tar --format=posix --sparse --sparse-version=0.1", "bsdtar --format=pax"] {
+            #expect(Self.sh("\(cmd) -cf '\(s.tmp.sub("m.tar"))' -C '\(src)' .") == 0, "\(cmd)")
+            bases.append(Fixtures.read(s.tmp.sub("m.tar")) ?? [])
+        }
+        var rng = Mix(99)
+        bases.append(TarChunkingTests.build(&rng, members: 12).bytes)
+        struct TooLong: Error {}
+        var listed = 0, opened = 0
+        for round in 0..<150 {
+            var t = bases[round % bases.count]
+            let headers = stride(from: 0, to: t.count - 511, by: 512).filter { o in t[o..<o + 512].withUnsafeBytes { TarHeader($0).checksumIsValid } }
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                let h = headers[Int(rng.next() % UInt64(headers.count))]
+                for _ in 0..<(1 + Int(rng.next() % 6)) {
+                    let at = h + Int(rng.next() % 512)
+                    if !(148..<156).contains(at - h) { t[at] = rng.next() % 4 == 0 ? 0x80 | UInt8(truncatingIfNeeded: rng.next()) : UInt8(truncatingIfNeeded: rng.next()) }
+                }
+                for i in 148..<156 { t[h + i] = 0x20 }
+                let sum = t[h..<h + 512].reduce(0) { $0 + Int($1) }
+                for (i, c) in String(sum, radix: 8).leftPadded(6).utf8.enumerated() { t[h + 148 + i] = c }
+                t[h + 154] = 0
+            }
+            if round % 5 == 0 { t.removeLast(Int(rng.next() % UInt64(t.count / 2))) }
+            if round % 7 == 0 { t += Fixtures.random(Int(rng.next() % 3000), seed: "junk\(round)") }
+            // Random chunks.
+            var ids: [ID] = [], pos = 0
+            while pos < t.count {
+                let n = min(t.count - pos, 1 + Int(rng.next() % 5000))
+                ids.append(try s.repo.saveBlob(.data, Array(t[pos..<pos + n])).id); pos += n
+            }
+            try s.repo.flush()
+            let node = Node(name: Array("m.tar".utf8), type: .file, mode: 0o644, size: UInt64(t.count), content: .chunks(ids))
+            guard let tar = try TarStream(repository: s.repo, node: node) else { continue }
+            let (members, _) = tar.members()
+            opened += 1; listed += members.count
+            for (i, m) in members.enumerated() where m.kind == .file || m.kind == .hardlink {
+                var written = 0
+                do {
+                    let data = try TarStream.dataMember(members, i)
+                    try tar.dump(data) { written += $0.count; if written > 50_000_000 { throw TooLong() } }
+                } catch is TooLong {
+                } catch {}
+            }
+            try s.watched {
+                let e = TarExtractor(stream: tar, repository: s.repo, options: RestoreOptions())
+                e.restorer.isRoot = false
+                _ = try e.extract(under: [], target: s.target)
+            }
+            try FileManager.default.removeItem(atPath: s.target)
+            try FileManager.default.createDirectory(atPath: s.target, withIntermediateDirectories: true)
+        }
+        #expect(opened > 100 && listed > 500, "\(opened) streams opened, \(listed) members listed")
+    }
+
     // MARK: cost
 
     /// Listing a tar with a large member loads the chunks of its headers, not its data; dump
@@ -481,4 +553,8 @@ import Testing
         #expect(normalized("/a/./b//c/") == ("a/b/c", true, false))
         #expect(normalized("a/../b").unsafe && !normalized("a/..b").unsafe)
     }
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
