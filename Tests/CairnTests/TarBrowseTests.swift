@@ -266,6 +266,50 @@ import Testing
         #expect(r.err.contains("is not a tar header"), "\(r.err)")
     }
 
+    /// A `.tar.gz` stored decompressed (`backup --decompress`) and a source snapshot (a path
+    /// like `podman-volume:data`, not the file's name) are stream snapshots too.
+    @Test func decompressedAndSourceSnapshotsAreBrowsed() throws {
+        let tmp = TempDir()
+        let src = tmp.sub("src")
+        Fixtures.write(src + "/etc/hosts", Array("127.0.0.1 localhost\n".utf8))
+        Fixtures.write(src + "/data.bin", Fixtures.random(200_000, seed: "data"))
+        #expect(Self.sh("tar --format=posix --sort=name -czf '\(tmp.sub("v.tar.gz"))' -C '\(src)' .") == 0)
+        let repo = try CLITests.initRepo(tmp)
+        let b = try CLITests.cairn(["backup", "--stdin", "--decompress", "--stdin-filename", "v.tar.gz"], repo: repo,
+                                   stdin: Data(Fixtures.read(tmp.sub("v.tar.gz")) ?? []))
+        #expect(b.status == 0, "\(b.err)")
+        let ls = try CLITests.cairn(["ls", "latest"], repo: repo)
+        #expect(ls.out == "/v.tar\n/v.tar/data.bin\n/v.tar/etc\n/v.tar/etc/hosts\n", "\(ls.out)")
+        #expect(try CLITests.cairn(["dump", "latest", "v.tar:etc/hosts"], repo: repo).out == "127.0.0.1 localhost\n")
+        // A source snapshot, as `cairn backup podman-volume data` records it.
+        let tmp2 = TempDir()
+        let repo2 = try Fixtures.newRepository(tmp2)
+        let bytes = try Self.gunzip(tmp.sub("v.tar.gz"))
+        var o = BackupOptions()
+        o.streamPath = "podman-volume:data"
+        var pos = 0
+        let r = try Archiver(repository: repo2, options: o).backup(streamNamed: "data.tar") { buf in
+            let n = min(buf.count, bytes.count - pos)
+            bytes.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + pos, byteCount: n) }
+            pos += n; return n
+        }
+        #expect(r.snapshot.paths == ["podman-volume:data"])
+        let listed = try CLITests.cairn(["ls", "latest", "data.tar:etc"], repo: tmp2.sub("repo"), password: "test password")
+        #expect(listed.status == 0 && listed.out == "/data.tar/etc/hosts\n", "\(listed.err)")
+    }
+
+    static func gunzip(_ path: String) throws -> [UInt8] {
+        let p = Process(), pipe = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.arguments = ["-dc", path]
+        p.standardOutput = pipe
+        try p.run()
+        let d = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        return Array(d)
+    }
+
     // MARK: hostile archives
 
     /// A hostile archive (made with tarfile, which writes names as given) restored with
