@@ -22,6 +22,8 @@ public struct TarCutter {
         case raw
     }
     var state: State
+    /// The `size` of a pax record in the current header group, for its member header.
+    var paxSize: UInt64?
     var first = true
     let forced: Bool
     /// Stream offset of the next chunk.
@@ -103,9 +105,19 @@ public struct TarCutter {
             }
             first = false
             off += bs
-            if h.isGroupRecord { pending = size; continue }
-            if h.isExtendedSparse { sparseData = size; continue }
-            return member(off, size, w)
+            if h.isGroupRecord {
+                // A pax size record (a member over 8 GiB) overrides the member header's field.
+                if h.typeflag == 0x78 || h.typeflag == 0x58, let raw = h.size, raw <= UInt64(limit - off),
+                   let s = TarHeader.paxSize(UnsafeRawBufferPointer(rebasing: w[off..<(off + Int(raw))])) {
+                    paxSize = s
+                }
+                pending = size; continue
+            }
+            var dataSize = size
+            if let s = paxSize, !(0x31...0x36).contains(h.typeflag), s <= UInt64.max - 511 { dataSize = (s + 511) & ~511 }
+            paxSize = nil
+            if h.isExtendedSparse { sparseData = dataSize; continue }
+            return member(off, dataSize, w)
         }
     }
 

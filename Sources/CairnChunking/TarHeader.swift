@@ -85,6 +85,29 @@ public struct TarHeader {
         return (s + 511) & ~511
     }
 
+    /// The value of the last `size` record in pax extended header data (records
+    /// `LEN KEY=VALUE\n`, LEN counting the whole record in decimal); nil when there is none or
+    /// the data is not well-formed records.
+    public static func paxSize(_ d: UnsafeRawBufferPointer) -> UInt64? {
+        var i = 0, found: UInt64?
+        while i < d.count {
+            var len = 0, j = i
+            while j < d.count, d[j] >= 0x30, d[j] <= 0x39, len < 1 << 20 { len = len * 10 + Int(d[j] - 0x30); j += 1 }
+            guard j < d.count, d[j] == 0x20, len > j - i + 1, i + len <= d.count, d[i + len - 1] == 0x0A else { return found }
+            let kv = d[(j + 1)..<(i + len - 1)]
+            if kv.starts(with: Array("size=".utf8)) {
+                var v: UInt64 = 0, digits = 0
+                for b in kv.dropFirst(5) {
+                    guard b >= 0x30, b <= 0x39, v <= (UInt64.max - 9) / 10 else { return nil }
+                    v = v * 10 + UInt64(b - 0x30); digits += 1
+                }
+                found = digits > 0 ? v : nil
+            }
+            i += len
+        }
+        return found
+    }
+
     /// An octal field: leading spaces/NULs, octal digits, then NUL or space or the field's end.
     static func octal(_ f: UnsafePointer<UInt8>, _ width: Int) -> Int? {
         var i = 0

@@ -280,6 +280,31 @@ import Testing
         #expect(added == expected, "re-stored \(added) bytes, header groups and small members are \(expected)")
     }
 
+    /// A member whose size is in a pax record (as writers do from 8 GiB, leaving the header's
+    /// field 0) is cut by that size: its data starts a chunk and the next member is found.
+    @Test func aPaxSizeRecordOverridesTheHeaderField() {
+        let rec = Array("15 size=300000\n".utf8)
+        let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        var t = Self.header("PaxHeader/big", size: rec.count, type: 0x78) + Self.padded(rec)
+        let dataStart = t.count + 512
+        t += Self.header("big", size: 0, type: 0x30) + Self.padded(data)
+        let next = t.count
+        t += Self.header("after", size: 5, type: 0x30) + Self.padded(Array("hello".utf8))
+        let end = t.count
+        t += [UInt8](repeating: 0, count: 1024)
+        let (cuts, cutter) = Self.cuts(t, .auto)
+        #expect(cutter.notice == nil, "\(cutter.notice ?? "")")
+        #expect(cutter.endOfArchive == UInt64(end))
+        let starts = Set([0] + cuts)
+        #expect(starts.contains(dataStart) && starts.contains(next))
+        var bad = Array("15 size=30x000\n".utf8)
+        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == nil)
+        bad = Array("8 a=bcd\n15 size=123456\n".utf8)
+        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == 123_456)
+        bad = Array("99 size=1\n".utf8)
+        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == nil)
+    }
+
     @Test func randomAndCorruptedStreamsRoundTripAndNeverTrap() {
         var rng = Mix(7)
         for round in 0..<60 {
