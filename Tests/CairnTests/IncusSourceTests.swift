@@ -230,7 +230,7 @@ import Testing
         let s = try Standin(instances: insts)
         let tmp = TempDir()
         let repo = try CLITests.initRepo(tmp)
-        let r = try cairn(["backup", "incus", "--all", "--parallel", "2"], repo, s, env: ["INCUS_STANDIN_EXPORT_DELAY": "1"])
+        let r = try cairn(["backup", "incus", "--all", "--parallel", "2"], repo, s, env: ["INCUS_STANDIN_EXPORT_PAIRS": "1"])
         #expect(r.status == 0, "\(r.err)")
         let snaps = try snapshots(repo, s)
         #expect(Set(snaps.flatMap(\.paths)) == Set((1...4).map { "incus:web\($0)" }))

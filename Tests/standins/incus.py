@@ -10,7 +10,8 @@ instance is an error. Every call is appended to $INCUS_STANDIN_LOG as one JSON o
 
 Failure injection: $INCUS_STANDIN_FAIL_IMPORT=N fails the Nth import (1-based, counted in
 the state file) after reading its stream; $INCUS_STANDIN_FAIL_EXPORT=1 makes exports write
-part of the tarball and exit 1; $INCUS_STANDIN_EXPORT_DELAY=S sleeps S seconds in each export.
+part of the tarball and exit 1; $INCUS_STANDIN_EXPORT_DELAY=S sleeps S seconds in each export;
+$INCUS_STANDIN_EXPORT_PAIRS=1 makes each export wait (up to 30 s) for another running at once.
 
 What it does not exercise: a real daemon (storage drivers, idmaps, optimized formats, VMs,
 compression algorithms other than none, progress output, remotes, clusters, the exact
@@ -166,9 +167,24 @@ def main():
             fail('Failed to fetch instance "%s" in project "%s": Instance not found' % (pos[0], project_of(flags)))
         if len(pos) < 2 or pos[1] != "-":
             fail("the stand-in only exports to -")
+        if os.environ.get("INCUS_STANDIN_EXPORT_PAIRS"):
+            # Wait (up to 30 s) until another export is running at the same time, so a test of
+            # parallel exports does not depend on how busy the machine is; a client that runs
+            # exports one at a time waits out the 30 s and shows no overlap.
+            marker = STATE + ".exporting.%d" % os.getpid()
+            open(marker, "w").close()
+            deadline = time.time() + 30
+            folder, prefix = os.path.split(STATE + ".exporting.")
+            while time.time() < deadline and sum(1 for n in os.listdir(folder) if n.startswith(prefix)) < 2:
+                time.sleep(0.05)
+            time.sleep(0.3)
         if os.environ.get("INCUS_STANDIN_EXPORT_DELAY"):
             time.sleep(float(os.environ["INCUS_STANDIN_EXPORT_DELAY"]))
-        write_stream(export_instance(pos[0], insts[pos[0]], flags), flags.get("--compression", "gzip"))
+        try:
+            write_stream(export_instance(pos[0], insts[pos[0]], flags), flags.get("--compression", "gzip"))
+        finally:
+            if os.environ.get("INCUS_STANDIN_EXPORT_PAIRS"):
+                os.remove(marker)
 
     elif cmd == "import":
         pos, flags = parse(rest, values=("--storage", "-s", "--config", "-c", "--device", "-d"))
