@@ -159,7 +159,7 @@ struct Forget: ParsableCommand {
     func printTable(_ newestFirst: [RetentionDecision], reasons: Bool) {
         let ds = Array(newestFirst.reversed())
         let rw = reasons ? max(7, ds.flatMap(\.reasons).map(\.count).max() ?? 0) : 0
-        var head = "ID        Time                 Host             Tags         "
+        var head = [pad("ID", 8), pad("Time", 19), pad("Host", 16), pad("Tags", 12)].joined(separator: " ") + " "
         if reasons { head += pad("Reasons", rw) + "  " }
         head += "Paths"
         stdout(head)
