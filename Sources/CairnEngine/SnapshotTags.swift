@@ -35,11 +35,15 @@ extension Repository {
     /// the snapshot first tagged (the old one's own `original`, else its ID), is saved
     /// before the old file is deleted, so an interruption leaves both, never neither. The
     /// caller holds an exclusive lock. Returns the new ID.
-    public func saveRetagged(_ id: ID, _ snap: Snapshot, tags: [String]) throws -> ID {
+    ///
+    /// A snapshot among `existing` equal to the new one (saved by a run interrupted before
+    /// its delete) is taken as the new one, so running tag again does not leave a duplicate
+    /// (file names differ even for equal content: each seal has a fresh nonce).
+    public func saveRetagged(_ id: ID, _ snap: Snapshot, tags: [String], existing: [(ID, Snapshot)] = []) throws -> ID {
         var s = snap
         s.tags = tags
         s.original = snap.original ?? id.hex
-        let newID = try saveSnapshot(s)
+        let newID = try existing.first { $0.0 != id && $0.1 == s }?.0 ?? saveSnapshot(s)
         if newID != id {
             do { try backend.delete(.snapshot, id.hex) } catch StorageError.notFound {}
             cache?.dropFile(.snapshot, id)

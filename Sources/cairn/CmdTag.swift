@@ -36,8 +36,8 @@ struct Tag: ParsableCommand {
         defer { lock.release() }
         let f = try filters.filter
         var targets: [(ID, Snapshot)] = []
+        let (all, bad) = try repo.snapshots()
         if snapshots.isEmpty {
-            let (all, bad) = try repo.snapshots()
             for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
             targets = all.filter { f.matches($0.1) }
         } else {
@@ -52,7 +52,7 @@ struct Tag: ParsableCommand {
         for (id, snap) in targets {
             if Cancellation.requested { throw ExitWith(code: .interrupted) }
             guard let tags = Repository.retagged(snap.tags, add: add, remove: remove, set: set) else { continue }
-            let newID = try repo.saveRetagged(id, snap, tags: tags)
+            let newID = try repo.saveRetagged(id, snap, tags: tags, existing: all)
             changes.append(Change(old: id.hex, new: newID.hex, tags: tags))
             if !global.json && !global.quiet { stdout("snapshot \(id.short) -> \(newID.short): tags [\(tags.joined(separator: ", "))]") }
         }

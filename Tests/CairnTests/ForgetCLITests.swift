@@ -169,6 +169,25 @@ import Testing
         #expect(Fixtures.read(tmp.sub("out") + tmp.sub("src/f")) == Array("content".utf8))
     }
 
+    /// A tag cut short after saving the new snapshot (both files left) is finished by running it again, without a duplicate.
+    @Test func anInterruptedTagIsFinishedByRunningItAgain() throws {
+        let tmp = TempDir()
+        let repoPath = try Self.repository(tmp, times: ["2026-05-01T08:00:00Z"], tags: ["nightly"])
+        let old = try Self.list(repoPath)[0]
+        let repo = try Repository.open(backend: LocalBackend(path: repoPath), password: Array("pw".utf8))
+        var s = try repo.loadSnapshot(ID(hex: old.id)!)
+        s.tags.append("x")
+        s.original = old.id
+        _ = try repo.saveSnapshot(s)   // as if killed before the delete
+        #expect(try Self.list(repoPath).count == 2)
+        let again = try Self.cairn(["tag", "--add", "x"], repo: repoPath)
+        #expect(again.status == 0, "\(again.err)")
+        let now = try Self.list(repoPath)
+        #expect(now.count == 1)
+        #expect(now.first?.tags == ["nightly", "x"] && now.first?.original == old.id && now.first?.id != old.id)
+        #expect(try Self.cairn(["check"], repo: repoPath).status == 0)
+    }
+
     // MARK: restic
 
     static let restic = "/usr/bin/restic"
