@@ -24,6 +24,9 @@ public struct PruneResult: Sendable, Codable {
 public final class Pruner {
     let repo: Repository
     public let progress: OperationProgress
+    /// Tests: stop with `interrupted` at this point of `execute`, as a crash would.
+    enum Stop: Sendable { case afterCopy, afterIndex, midDelete }
+    var stopAt: Stop? = nil
 
     public init(repository: Repository, progress: OperationProgress = OperationProgress()) {
         repo = repository; self.progress = progress
@@ -68,6 +71,7 @@ public final class Pruner {
         if let e = failure.withLock({ $0 }) { throw e }
         if Cancellation.requested { throw RepositoryError.interrupted }
         try repo.flush()
+        if stopAt == .afterCopy { throw RepositoryError.interrupted }
         let after = repo.writeStats
         result.packsWritten = after.packsWritten - before.packsWritten
         result.bytesWritten = after.storedBytesAdded - before.storedBytesAdded
@@ -79,10 +83,12 @@ public final class Pruner {
         let old = try repo.list(.index)
         try repo.rewriteIndex(final.sorted { $0.key < $1.key }.map { IndexFile.Pack(id: $0.key, blobs: $0.value) }, replacing: old)
         result.indexFilesReplaced = old.count
+        if stopAt == .afterIndex { throw RepositoryError.interrupted }
 
         // 3. Only now the packs.
-        for id in (plan.delete + plan.repack).sorted() {
-            if Cancellation.requested { throw RepositoryError.interrupted }
+        let doomed = (plan.delete + plan.repack).sorted()
+        for (i, id) in doomed.enumerated() {
+            if Cancellation.requested || (stopAt == .midDelete && i == doomed.count / 2) { throw RepositoryError.interrupted }
             do { try repo.backend.delete(.pack, id.hex) } catch StorageError.notFound {}
             result.packsDeleted += 1
         }

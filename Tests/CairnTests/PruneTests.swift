@@ -1,6 +1,6 @@
 import CairnCore
 import CairnCrypto
-import CairnEngine
+@testable import CairnEngine
 import CairnFormat
 import CairnRepository
 import CairnStorage
@@ -165,6 +165,47 @@ import Testing
         // An unreadable snapshot file: same.
         Fixtures.write(tmp.sub("repo/snapshots/" + String(repeating: "ab", count: 32)), [1, 2, 3])
         #expect(throws: RepositoryError.self) { try prune(try Fixtures.reopen(tmp)) }
+    }
+
+    /// Interrupted at each step of the write order: the repository checks healthy (at most
+    /// a note about unindexed packs), the kept snapshot restores, and the next prune finishes.
+    @Test func interruptedAtEachStepThenFinished() throws {
+        for stop in [Pruner.Stop.afterCopy, .afterIndex, .midDelete] {
+            let tmp = TempDir()
+            let (repo, s2, src, _) = try Self.thirtyPercentUnused(tmp)
+            let pruner = Pruner(repository: repo)
+            pruner.stopAt = stop
+            #expect(throws: RepositoryError.self) { try pruner.run(PruneOptions()) }
+            let mid = try Checker(repository: try Fixtures.reopen(tmp)).run(readData: true)
+            #expect(mid.healthy, "\(stop): \(mid.damage)")
+            let out = tmp.sub("mid")
+            _ = try EngineTests.restore(try Fixtures.reopen(tmp), s2, path: "", to: out)
+            EngineTests.assertSame(src, out + src)
+            _ = try prune(try Fixtures.reopen(tmp))
+            let done = try Pruner(repository: try Fixtures.reopen(tmp)).plan(PruneOptions())
+            #expect(done.nothingToDo && done.stats.unusedShareAfter <= 0.05, "\(stop): \(done.stats)")
+            let end = try Checker(repository: try Fixtures.reopen(tmp)).run(readData: true)
+            #expect(end.healthy && end.hints.isEmpty, "\(stop): \(end.damage) \(end.hints)")
+        }
+    }
+
+    /// Old index files put back after a prune (a crash between writing the superseding index
+    /// and deleting the old files, packs already gone): readers ignore them; prune removes them.
+    @Test func supersededIndexFilesAreIgnoredThenRemoved() throws {
+        let tmp = TempDir()
+        let (repo, s2, src, _) = try Self.thirtyPercentUnused(tmp)
+        let fm = FileManager.default
+        let oldNames = try fm.contentsOfDirectory(atPath: tmp.sub("repo/index"))
+        let old = oldNames.map { ($0, Fixtures.read(tmp.sub("repo/index/" + $0))!) }
+        _ = try prune(repo, options: PruneOptions(maxUnused: .percent(0)))
+        for (n, b) in old { Fixtures.write(tmp.sub("repo/index/" + n), b) }
+        let mid = try Checker(repository: try Fixtures.reopen(tmp)).run(readData: true)
+        #expect(mid.healthy && mid.hints.count == 1, "\(mid.damage) \(mid.hints)")
+        _ = try EngineTests.restore(try Fixtures.reopen(tmp), s2, path: "", to: tmp.sub("out"))
+        EngineTests.assertSame(src, tmp.sub("out") + src)
+        _ = try prune(try Fixtures.reopen(tmp))
+        #expect(Set(try fm.contentsOfDirectory(atPath: tmp.sub("repo/index"))).isDisjoint(with: oldNames))
+        #expect(try Checker(repository: try Fixtures.reopen(tmp)).run(readData: true).hints.isEmpty)
     }
 
     // MARK: CLI: locks, dry run, kill -9
