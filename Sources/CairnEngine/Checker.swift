@@ -117,7 +117,7 @@ public final class Checker {
         let listing = try repo.indexedPacks()
         for (id, e) in listing.bad { damage("index", id.hex, "\(e)") }
         if !listing.superseded.isEmpty {
-            report.hints.append("\(listing.superseded.count) index file(s) superseded by another (left by an interrupted repair); ignored, `cairn repair index` deletes them")
+            report.hints.append("\(listing.superseded.count) index file(s) superseded by another (left by an interrupted repair or prune); ignored, `cairn repair index` or `cairn prune` deletes them")
         }
         let indexed = listing.packs
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
@@ -127,7 +127,7 @@ public final class Checker {
         }
         let unindexed = stored.keys.filter { indexed[$0] == nil }
         if !unindexed.isEmpty {
-            report.hints.append("\(unindexed.count) pack(s) not in any index (left by an interrupted backup; the next backup indexes and reuses them)")
+            report.hints.append("\(unindexed.count) pack(s) not in any index (left by an interrupted backup or prune; the next backup indexes and reuses them, the next prune deletes the unused ones)")
         }
         var work = indexed.sorted(by: { $0.key < $1.key }).compactMap { p in stored[p.key].map { (p.key, $0, p.value) } }
         var readWhole: Set<ID>

@@ -128,6 +128,18 @@ extension Repository {
         if let full { try packWriter.submit { [self] in try writePack(full) } }
     }
 
+    /// Appends a blob in its stored (sealed) form, as another pack holds it, unless the
+    /// in-memory index already has it: the AEAD binds type and ID, not the pack or offset, so
+    /// the bytes move as they are (prune's repacking). The caller has authenticated them.
+    @discardableResult
+    public func saveStoredBlob(_ entry: BlobEntry, _ stored: UnsafeRawBufferPointer) throws -> Bool {
+        let t = Int(entry.type.rawValue)
+        if indexState.withLock({ $0.contains(entry.type, entry.id) }) { return false }
+        guard writer.withLock({ $0.inFlight[t].insert(entry.id).inserted }) else { return false }
+        try append(entry.type, id: entry.id, comp: entry.compression, plainCount: Int(entry.plainLength), sealed: Array(stored))
+        return true
+    }
+
     @discardableResult
     public func saveBlob(_ type: BlobType, _ data: [UInt8]) throws -> (id: ID, new: Bool) {
         try data.withUnsafeBytes { try saveBlob(type, $0) }

@@ -105,7 +105,7 @@ struct Backup: ParsableCommand {
     func resumeInterrupted(_ repo: Repository) throws {
         let adopted = try repo.indexUnindexedPacks()
         let n = adopted.fromJournal + adopted.fromHeaders
-        if n > 0 && !global.quiet && !global.json { stderr("reusing \(n) pack(s) left by an interrupted backup") }
+        if n > 0 && !global.quiet && !global.json { stderr("reusing \(n) pack(s) left by an interrupted backup or prune") }
         if let multipart = repo.backend as? any MultipartBackend {
             do {
                 let aborted = try multipart.cleanUpInterruptedUploads(olderThanSeconds: 86_400)

@@ -56,7 +56,7 @@ func runSourceBackups(_ global: GlobalOptions, _ options: BackupOptions, paralle
     try repo.loadIndex()
     let adopted = try repo.indexUnindexedPacks()
     if adopted.fromJournal + adopted.fromHeaders > 0 && !global.quiet {
-        stderr("reusing \(adopted.fromJournal + adopted.fromHeaders) pack(s) left by an interrupted backup")
+        stderr("reusing \(adopted.fromJournal + adopted.fromHeaders) pack(s) left by an interrupted backup or prune")
     }
     let workers = max(1, min(parallel, jobs.count))
     var opened = [repo]
