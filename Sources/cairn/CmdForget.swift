@@ -62,6 +62,8 @@ struct Forget: ParsableCommand {
     var groupBy = "host,paths"
     @Flag(name: [.customShort("n"), .customLong("dry-run")], help: "Only show what would be removed.")
     var dryRun = false
+    @Flag(help: "Run prune (with its defaults, --max-unused 5%) after removing the snapshots, under the same lock; not with --dry-run.")
+    var prune = false
     @Argument(help: "Snapshots to remove (IDs, prefixes or `latest`); no policy applies then.")
     var snapshots: [String] = []
 
@@ -77,6 +79,7 @@ struct Forget: ParsableCommand {
 
     func validate() throws {
         if RetentionGroupBy(parsing: groupBy) == nil { throw ValidationError("--group-by takes host, paths and tags, comma-separated") }
+        if prune && dryRun { throw ValidationError("--prune with --dry-run: run `cairn prune --dry-run` to see what prune would free") }
     }
 
     /// One group in `--json` output (restic's layout: keep, remove, reasons).
@@ -151,7 +154,12 @@ struct Forget: ParsableCommand {
         if !global.json && !global.quiet {
             stdout("")
             stdout(dryRun ? "would remove \(remove.count) snapshot(s) (dry run: nothing changed)"
-                          : "removed \(remove.count) snapshot(s); run `cairn prune` to free the data only they used")
+                          : "removed \(remove.count) snapshot(s)" + (prune ? "; pruning" : "; run `cairn prune` to free the data only they used"))
+        }
+        if prune && !dryRun {
+            // Under the same exclusive lock: no backup can start between the two.
+            let r = try CairnEngine.prune(repo, options: PruneOptions())
+            if !global.json { report(r, global) }
         }
     }
 

@@ -30,7 +30,13 @@ struct Prune: ParsableCommand {
         let r = try global.withExclusive("prune") { repo, progress in
             try prune(repo, options: options, progress: progress)
         }
-        if global.json { try global.emit(json: r); return }
+        report(r, global)
+    }
+}
+
+/// What prune did (or would do), for `prune` and `forget --prune`.
+func report(_ r: PruneResult, _ global: GlobalOptions) {
+        if global.json { try? global.emit(json: r); return }
         let p = r.plan
         let verb = r.dryRun ? "would" : "did"
         stdout("\(p.snapshots) snapshot(s); \(p.packs) pack(s), \(formatBytes(p.packBytes)); blobs used \(formatBytes(p.usedBytes)), unused \(formatBytes(p.unusedBytes))\(p.duplicateBlobs > 0 ? " (\(p.duplicateBlobs) duplicate blob(s))" : "")")
@@ -45,5 +51,4 @@ struct Prune: ParsableCommand {
             let removed = p.bytesToDelete + p.bytesToRepack
             stdout("freed \(formatBytes(removed >= r.bytesWritten ? removed - r.bytesWritten : 0)) in \(fixed(r.durationSeconds, 1)) s")
         }
-    }
 }

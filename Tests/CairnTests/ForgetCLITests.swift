@@ -57,6 +57,34 @@ import Testing
         return repo
     }
 
+    /// `forget --prune` frees what only the removed snapshots used, under one lock.
+    @Test func forgetWithPruneFreesTheData() throws {
+        let tmp = TempDir()
+        let repo = try CLITests.initRepo(tmp)
+        func packBytes() -> Int {
+            let e = FileManager.default.enumerator(atPath: repo + "/data")
+            var total = 0
+            while let f = e?.nextObject() as? String { total += (try? FileManager.default.attributesOfItem(atPath: repo + "/data/" + f)[.size] as? Int) ?? 0 }
+            return total
+        }
+        for (i, t) in ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"].enumerated() {
+            Fixtures.write(tmp.sub("src/f"), Fixtures.random(3 << 20, seed: "version \(i)"))
+            #expect(try Self.cairn(["backup", "--host", "h", "--time", t, tmp.sub("src")], repo: repo).status == 0)
+        }
+        let before = packBytes()
+        #expect(try Self.cairn(["forget", "--prune", "--dry-run", "--keep-last", "1"], repo: repo).status != 0)
+        let r = try Self.cairn(["forget", "--prune", "--keep-last", "1"], repo: repo)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("removed 1 snapshot(s); pruning") && r.out.contains("freed"), "\(r.out)")
+        #expect(Self.snapshotFiles(repo).count == 1)
+        let after = packBytes()
+        #expect(after < before - (2 << 20), "packs \(before) -> \(after) bytes")
+        #expect(try Self.cairn(["check", "--read-data"], repo: repo).status == 0)
+        let out = tmp.sub("out")
+        #expect(try Self.cairn(["restore", "latest", "--target", out], repo: repo).status == 0)
+        #expect(Fixtures.read(out + tmp.sub("src/f")) == Fixtures.random(3 << 20, seed: "version 1"))
+    }
+
     @Test func forgetRemovesTheRightSnapshotFilesAndDryRunNothing() throws {
         let tmp = TempDir()
         let times = ["2026-01-01T10:00:00Z", "2026-01-01T20:00:00Z", "2026-01-02T10:00:00Z", "2026-01-09T10:00:00Z", "2026-02-01T10:00:00Z"]
