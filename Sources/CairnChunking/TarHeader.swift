@@ -85,27 +85,49 @@ public struct TarHeader {
         return (s + 511) & ~511
     }
 
-    /// The value of the last `size` record in pax extended header data (records
-    /// `LEN KEY=VALUE\n`, LEN counting the whole record in decimal); nil when there is none or
-    /// the data is not well-formed records.
-    public static func paxSize(_ d: UnsafeRawBufferPointer) -> UInt64? {
-        var i = 0, found: UInt64?
+    /// Walks pax extended header records (`LEN KEY=VALUE\n`, LEN counting the whole record
+    /// in decimal), calling `visit` with each key and value; a NUL where a record would start
+    /// ends them (padding some writers leave). False when a record is malformed: the records
+    /// before it have been visited, none after it.
+    @discardableResult
+    public static func paxRecords(_ d: UnsafeRawBufferPointer,
+                                  _ visit: (_ key: Slice<UnsafeRawBufferPointer>, _ value: Slice<UnsafeRawBufferPointer>) -> Void) -> Bool {
+        var i = 0
         while i < d.count {
+            if d[i] == 0 { break }
             var len = 0, j = i
-            while j < d.count, d[j] >= 0x30, d[j] <= 0x39, len < 1 << 20 { len = len * 10 + Int(d[j] - 0x30); j += 1 }
-            guard j < d.count, d[j] == 0x20, len > j - i + 1, i + len <= d.count, d[i + len - 1] == 0x0A else { return found }
-            let kv = d[(j + 1)..<(i + len - 1)]
-            if kv.starts(with: Array("size=".utf8)) {
-                var v: UInt64 = 0, digits = 0
-                for b in kv.dropFirst(5) {
-                    guard b >= 0x30, b <= 0x39, v <= (UInt64.max - 9) / 10 else { return nil }
-                    v = v * 10 + UInt64(b - 0x30); digits += 1
-                }
-                found = digits > 0 ? v : nil
-            }
+            while j < d.count, d[j] >= 0x30, d[j] <= 0x39, len < 1 << 24 { len = len * 10 + Int(d[j] - 0x30); j += 1 }
+            guard j < d.count, d[j] == 0x20, j > i, len > j - i + 1, i + len <= d.count, d[i + len - 1] == 0x0A else { return false }
+            let body = d[(j + 1)..<(i + len - 1)]
+            guard let eq = body.firstIndex(of: 0x3D) else { return false }
+            visit(body[..<eq], body[(eq + 1)...])
             i += len
         }
+        return true
+    }
+
+    /// The value of the last `size` record in pax extended header data before any malformed
+    /// record; nil when there is none or it is not a decimal number.
+    public static func paxSize(_ d: UnsafeRawBufferPointer) -> UInt64? {
+        var found: UInt64?
+        paxRecords(d) { key, value in
+            if key.elementsEqual("size".utf8) { found = decimal(value) }
+        }
         return found
+    }
+
+    /// A decimal number of 1 … 20 digits that fits in 64 bits; nil otherwise.
+    public static func decimal(_ v: some Collection<UInt8>) -> UInt64? {
+        guard !v.isEmpty, v.count <= 20 else { return nil }
+        var n: UInt64 = 0
+        for b in v {
+            guard b >= 0x30, b <= 0x39 else { return nil }
+            let (m, o1) = n.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
+            guard !o1, !o2 else { return nil }
+            n = s
+        }
+        return n
     }
 
     /// An octal field: leading spaces/NULs, octal digits, then NUL or space or the field's end.

@@ -102,7 +102,6 @@ public final class Archiver: @unchecked Sendable {
     /// stream is noticed (and with `decompress` stored decompressed, named without its suffix).
     public func backup(streamNamed filename: String, read source: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> BackupResult {
         let start = Timestamp.now()
-        guard Node.isSafeName(Array(filename.utf8)) else { throw RepositoryError.invalidArgument("--stdin-filename must be a plain file name without '/'") }
         var input: StreamInput
         do { input = try StreamInput(source: source, decompress: options.decompress) }
         catch let e as StreamDecompressionError { throw RepositoryError.invalidArgument("\(e)") }
@@ -118,6 +117,7 @@ public final class Archiver: @unchecked Sendable {
             }
         }
         let name = Array(filename.utf8)
+        guard Node.isSafeName(name) else { throw RepositoryError.invalidArgument("--stdin-filename must be a plain file name without '/' (\(filename))") }
         let recorded = options.streamPath ?? filename
         let parentID = try findParent(paths: [recorded])
         let root = try guarded { () -> Tree in

@@ -234,35 +234,16 @@ public struct TarMemberReader {
         }
     }
 
-    /// pax records: "LEN KEY=VALUE\n", LEN counting the whole record. Nil when malformed.
+    /// pax records (TarHeader.paxRecords): keys and values. Nil when malformed.
     static func paxRecords(_ d: [UInt8]) -> [(String, [UInt8])]? {
         var out: [(String, [UInt8])] = []
-        var i = 0
-        while i < d.count {
-            if d[i] == 0 { break }   // padding some writers leave
-            var len = 0, j = i
-            while j < d.count, d[j] >= 0x30, d[j] <= 0x39, len < 1 << 24 { len = len * 10 + Int(d[j] - 0x30); j += 1 }
-            guard j < d.count, d[j] == 0x20, j > i, len > j - i + 1, i + len <= d.count, d[i + len - 1] == 0x0A else { return nil }
-            let body = d[(j + 1)..<(i + len - 1)]
-            guard let eq = body.firstIndex(of: 0x3D) else { return nil }
-            out.append((String(decoding: body[..<eq], as: UTF8.self), Array(body[(eq + 1)...])))
-            i += len
+        let ok = d.withUnsafeBytes { b in
+            TarHeader.paxRecords(b) { key, value in out.append((String(decoding: key, as: UTF8.self), Array(value))) }
         }
-        return out
+        return ok ? out : nil
     }
 
-    static func decimal(_ v: [UInt8]) -> UInt64? {
-        guard !v.isEmpty, v.count <= 20 else { return nil }
-        var n: UInt64 = 0
-        for b in v {
-            guard b >= 0x30, b <= 0x39 else { return nil }
-            let (m, o1) = n.multipliedReportingOverflow(by: 10)
-            let (s, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
-            guard !o1, !o2 else { return nil }
-            n = s
-        }
-        return n
-    }
+    static func decimal(_ v: [UInt8]) -> UInt64? { TarHeader.decimal(v) }
 
     /// A pax time: "[-]SECONDS[.FRACTION]" → ns, saturated.
     static func time(_ v: [UInt8]) -> Int64? {
