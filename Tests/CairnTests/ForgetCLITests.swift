@@ -298,7 +298,10 @@ import Testing
                 }
                 let rk = reasons(r.out, restic: true), ck = reasons(c.out, restic: false)
                 if rk.count < history.count { removing += 1 }
-                if rk != ck || rk.isEmpty {
+                // An empty keep set is right when nothing matches (--keep-tag a,b where no
+                // snapshot has both); it only means a parse failure when restic listed no group.
+                let resticGroups = (Self.json(r.out) as? [[String: Any]])?.count ?? 0
+                if rk != ck || (rk.isEmpty && resticGroups == 0) {
                     disagreements.append("\(zoneName) \(args.joined(separator: " ")):\n restic \(rk.sorted { $0.key > $1.key })\n cairn  \(ck.sorted { $0.key > $1.key })\n history \(history.map { "\($0.civil) \($0.tags)" })")
                 }
             }
