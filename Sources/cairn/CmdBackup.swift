@@ -17,8 +17,7 @@ struct Backup: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "Files and folders to back up.") var paths: [String] = []
-    @Option(name: [.short, .long], help: "Exclude a pattern (repeatable).") var exclude: [String] = []
-    @Option(name: .customLong("exclude-file"), help: "Read exclude patterns from a file (one per line, # comments).") var excludeFile: [String] = []
+    @OptionGroup var excludes: ExcludeOptions
     @Flag(name: [.short, .customLong("one-file-system")], help: "Do not cross file system boundaries.") var oneFileSystem = false
     @Option(help: "Add a tag (repeatable; a,b adds both).") var tag: [String] = []
     @Option(help: "Host name to record (default: this machine's).") var host: String?
@@ -55,11 +54,7 @@ struct Backup: ParsableCommand {
         try resumeInterrupted(repo)
 
         var o = BackupOptions()
-        o.excludes = exclude
-        for f in excludeFile {
-            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { throw ValidationError("cannot read exclude file \(f)") }
-            o.excludes += text.split(whereSeparator: \.isNewline).map { $0.trimmed }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        }
+        o.excludes = try excludes.patterns
         o.oneFileSystem = oneFileSystem
         o.tags = tag.flatMap { $0.split(separator: ",").map(String.init) }
         if let host { o.hostname = host }

@@ -163,3 +163,20 @@ extension StringProtocol {
     /// Without leading and trailing spaces and tabs.
     var trimmed: String { String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
 }
+
+/// `--exclude` and `--exclude-file` (backup, rewrite): restic's pattern rules (README "Excludes").
+struct ExcludeOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: "Exclude a pattern (repeatable).") var exclude: [String] = []
+    @Option(name: .customLong("exclude-file"), help: "Read exclude patterns from a file (one per line, # comments).") var excludeFile: [String] = []
+
+    var patterns: [String] {
+        get throws {
+            var out = exclude
+            for f in excludeFile {
+                guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { throw ValidationError("cannot read exclude file \(f)") }
+                out += text.split(whereSeparator: \.isNewline).map { $0.trimmed }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            }
+            return out
+        }
+    }
+}
