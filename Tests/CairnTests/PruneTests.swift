@@ -8,7 +8,7 @@ import Foundation
 import Testing
 
 /// `prune`: reclaiming unused space, --dry-run, --max-unused, locks, and a property test of
-/// random backups, snapshot removals, prunes and `kill -9`ed prunes.
+/// random backups, snapshot removals, prunes and `kill -9`ed prunes (that sequence now lives in MaintenanceSequenceTests, driven through forget and rewrite).
 @Suite(.serialized) struct PruneTests {
     /// Bytes of every pack in a local repository.
     static func packBytes(_ repo: String) -> UInt64 {
@@ -271,114 +271,5 @@ import Testing
         let bad = try CLITests.cairn(["prune", "--max-unused", "lots"], repo: repo)
         #expect(bad.status != 0)
     }
-
-    /// The issue's first acceptance point: random sequences of backups, snapshot removals,
-    /// prunes and prunes killed with SIGKILL at random moments; after every kill `check`
-    /// is healthy and a second prune completes; at the end every remaining snapshot restores
-    /// bit-exact and `check --read-data` passes. CAIRN_PRUNE_SEEDS sets the number of seeds.
-    @Test func randomSequencesWithKilledPrunes() throws {
-        let env = ProcessInfo.processInfo.environment
-        let seeds = Int(env["CAIRN_PRUNE_SEEDS"] ?? "") ?? 4
-        // CAIRN_PRUNE_SEED=<hex> reruns the one sequence a failure names.
-        let list = env["CAIRN_PRUNE_SEED"].flatMap { UInt64($0, radix: 16) }.map { [$0] } ?? (0..<UInt64(seeds)).map { $0 &+ 0x5EED }
-        var killedTotal = 0
-        var typicalMs = 300
-        for seed in list {
-            let (killed, ms) = try Self.sequence(seed: seed, typicalMs: typicalMs)
-            killedTotal += killed
-            if ms > 0 { typicalMs = ms }
-        }
-        print("prune property test: \(list.count) seeds, \(killedTotal) prunes killed")
-        #expect(list.count == 1 || killedTotal >= list.count, "too few kills landed inside prune")
-    }
-
-    /// One random sequence. Returns how many prunes were killed while running, and how long
-    /// the last complete prune took.
-    static func sequence(seed: UInt64, typicalMs: Int) throws -> (Int, Int) {
-        let label = "seed \(String(seed, radix: 16)) (rerun: CAIRN_PRUNE_SEED=\(String(seed, radix: 16)))"
-        var rng = FaultRNG(state: seed)
-        let tmp = TempDir()
-        let repo = try Self.initRepo(tmp)
-        let src = tmp.sub("src")
-        var files: [String: [UInt8]] = [:]
-        var kept: [String: [String: [UInt8]]] = [:]   // snapshot name → content
-        var killed = 0, lastMs = 0, typical = typicalMs
-        var step = 0
-        func backup() throws {
-            // Change the tree: replace, add, remove and grow some files.
-            for _ in 0..<(1 + rng.below(4)) {
-                let name = "d\(rng.below(3))/f\(rng.below(8))"
-                switch rng.below(4) {
-                case 0: files[name] = nil
-                case 1: files[name, default: []] += Fixtures.random(20_000 + rng.below(60_000), seed: "\(seed)-\(step)-g")
-                default: files[name] = Fixtures.random(30_000 + rng.below(250_000), seed: "\(seed)-\(step)-\(name)")
-                }
-            }
-            try? FileManager.default.removeItem(atPath: src)
-            try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
-            for (n, b) in files { Fixtures.write(src + "/" + n, b) }
-            let before = Set(try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots"))
-            let r = try CLITests.cairn(["backup", src], repo: repo)
-            #expect(r.status == 0, "\(label): backup: \(r.err)")
-            let new = Set(try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots")).subtracting(before)
-            if let n = new.first { kept[n] = files }
-        }
-        func prune(_ args: [String]) throws {
-            let start = Timestamp.now()
-            let r = try CLITests.cairn(["prune"] + args, repo: repo)
-            #expect(r.status == 0, "\(label): prune \(args): \(r.out) \(r.err)")
-            lastMs = Int((Timestamp.now().nanoseconds - start.nanoseconds) / 1_000_000)
-            typical = max(50, lastMs)
-        }
-        let limits = ["0%", "5%", "20%", "unlimited", "100K"]
-        for _ in 0..<3 { try backup(); step += 1 }
-        for _ in 0..<10 {
-            step += 1
-            switch rng.below(6) {
-            case 0, 1: try backup()
-            case 2:
-                if let victim = kept.keys.sorted().dropFirst(rng.below(max(1, kept.count))).first, kept.count > 1 {
-                    try FileManager.default.removeItem(atPath: repo + "/snapshots/" + victim)
-                    kept[victim] = nil
-                }
-            case 3: try prune(["--max-unused", limits[rng.below(limits.count)]])
-            default:
-                // Remove a snapshot so the prune has work, then kill it at a random moment.
-                if let victim = kept.keys.sorted().first, kept.count > 1 {
-                    try FileManager.default.removeItem(atPath: repo + "/snapshots/" + victim)
-                    kept[victim] = nil
-                }
-                let limit = limits[rng.below(limits.count)]
-                let (wasRunning, _) = try KillTests.killDuring(["prune", "--max-unused", limit], repo: repo, afterMs: rng.below(typical + 20))
-                if wasRunning { killed += 1 }
-                let check = try CLITests.cairn(["check"], repo: repo)
-                #expect(check.status == 0, "\(label): check after a killed prune: \(check.out) \(check.err)")
-                try prune(["--max-unused", limit])
-            }
-        }
-        try prune(["--max-unused", "0%"])
-        // Idempotent: nothing left to do, and no pack outside the index.
-        let dry = try CLITests.cairn(["prune", "--dry-run", "--json", "--max-unused", "0%"], repo: repo)
-        if let r = try? JSONDecoder().decode(PruneResult.self, from: Data(dry.out.utf8)) {
-            #expect(r.plan.packsToDelete == 0 && r.plan.packsToRepack == 0 && r.plan.unindexedPacks == 0 && r.plan.unusedBytes == 0, "\(label): \(r.plan)")
-        } else { Issue.record("\(label): prune --dry-run --json: \(dry.out) \(dry.err)") }
-        let check = try CLITests.cairn(["check", "--read-data"], repo: repo)
-        #expect(check.status == 0 && !check.out.contains("note:"), "\(label): \(check.out) \(check.err)")
-        // Every remaining snapshot restores bit-exact.
-        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots")) == Set(kept.keys), "\(label)")
-        for (snap, content) in kept.sorted(by: { $0.key < $1.key }) {
-            let out = tmp.sub("out-\(snap.prefix(8))")
-            let r = try CLITests.cairn(["restore", String(snap.prefix(16)), "--target", out], repo: repo)
-            #expect(r.status == 0, "\(label): restore \(snap.prefix(8)): \(r.err)")
-            let restoredFiles = Set((FileManager.default.subpaths(atPath: out + src) ?? []).filter { p in
-                var isDir: ObjCBool = false
-                return FileManager.default.fileExists(atPath: out + src + "/" + p, isDirectory: &isDir) && !isDir.boolValue
-            })
-            #expect(restoredFiles == Set(content.keys), "\(label): \(snap.prefix(8)) file list")
-            for (name, bytes) in content {
-                #expect(Fixtures.read(out + src + "/" + name) == bytes, "\(label): \(snap.prefix(8)) \(name) differs")
-            }
-        }
-        return (killed, lastMs)
-    }
+    // The random backup/forget/rewrite/prune sequence with kills: MaintenanceSequenceTests.
 }
