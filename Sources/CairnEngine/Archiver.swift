@@ -57,6 +57,8 @@ public final class Archiver: @unchecked Sendable {
     var notices: [String] = []
     /// The compression a stream arrived in and was stored without (`--decompress`).
     var decompressed: String?
+    /// The source's saved keep policy, found with the parent and copied into the new snapshot.
+    var retention: SavedPolicy?
     /// Dry run: blobs that would be added, and their plain bytes.
     let dryRunNew = Locked((seen: Set<ID>(), bytes: UInt64(0)))
     /// The partial-tree checkpoint: files this run has read, on their way to the upload
@@ -171,16 +173,21 @@ public final class Archiver: @unchecked Sendable {
                             username: Host.user, uid: getuid(), gid: getgid(), tags: options.tags, parent: parent,
                             excludes: options.excludes, programVersion: Repository.programVersion, summary: summary)
         snap.streamDecompressed = decompressed
+        snap.retention = retention
         let id = options.dryRun ? nil : try repo.saveSnapshot(snap)
         if id != nil && !source.isEmpty { repo.journal?.forgetFiles(source: source) }
         return BackupResult(snapshotID: id, snapshot: snap, parent: parent, warnings: warnings, notices: notices)
     }
 
+    /// The parent: the newest snapshot of the same host and paths. The saved policy of that
+    /// source (the newest such snapshot's `retention`, spec §11.2) is carried forward too.
     func findParent(paths: [String]) throws -> ID? {
+        let all = try repo.snapshots().snapshots
+        let same = all.filter { $0.1.hostname == options.hostname && $0.1.paths.sorted() == paths.sorted() }
+        retention = Retention.policyCarrier(same)?.1.retention
         if let p = options.parent { return p }
         guard !options.force else { return nil }
-        let all = try repo.snapshots().snapshots
-        return all.last { $0.1.hostname == options.hostname && $0.1.paths.sorted() == paths.sorted() }?.0
+        return same.last?.0
     }
 
     func storeTree(_ tree: Tree) throws -> ID {

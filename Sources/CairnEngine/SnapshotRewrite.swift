@@ -58,9 +58,8 @@ extension Repository {
                 s.original = snap.original ?? id.hex
                 s.summary.totalFiles = max(0, s.summary.totalFiles - r.files)
                 s.summary.totalBytes = s.summary.totalBytes >= r.bytes ? s.summary.totalBytes - r.bytes : 0
-                let newID = try existing.first { $0.0 != id && $0.1 == s }?.0 ?? saveSnapshot(s)
-                entry.replacement = newID.hex
-                if options.forget && newID != id { try removeSnapshots([id]) }
+                entry.replacement = options.forget ? try replaceSnapshot(id, with: s, existing: existing).hex
+                    : try (existing.first { $0.0 != id && $0.1 == s }?.0 ?? saveSnapshot(s)).hex
             }
             result.rewritten.append(entry)
         }

@@ -43,11 +43,6 @@ extension Repository {
         var s = snap
         s.tags = tags
         s.original = snap.original ?? id.hex
-        let newID = try existing.first { $0.0 != id && $0.1 == s }?.0 ?? saveSnapshot(s)
-        if newID != id {
-            do { try backend.delete(.snapshot, id.hex) } catch StorageError.notFound {}
-            cache?.dropFile(.snapshot, id)
-        }
-        return newID
+        return try replaceSnapshot(id, with: s, existing: existing)
     }
 }

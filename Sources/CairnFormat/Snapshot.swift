@@ -62,11 +62,13 @@ public struct Snapshot: Sendable, Codable, Equatable {
     public var streamDecompressed: String?
     public var programVersion: String
     public var summary: Summary
+    /// The keep policy saved for this snapshot's group (`policy set`, §11.2); absent when none.
+    public var retention: SavedPolicy?
 
     enum CodingKeys: String, CodingKey {
         case version, time, tree, paths, hostname, username, uid, gid, tags, parent, original, excludes
         case streamDecompressed = "stream_decompressed"
-        case programVersion = "program_version", summary
+        case programVersion = "program_version", summary, retention
     }
 
     public init(time: Timestamp, tree: ID, paths: [String], hostname: String, username: String, uid: UInt32, gid: UInt32,
@@ -94,6 +96,7 @@ public struct Snapshot: Sendable, Codable, Equatable {
         guard Timestamp.parse(s.time) != nil else { throw FormatError.invalid("snapshot time \(s.time) is not RFC 3339") }
         if let p = s.parent, ID(hex: p) == nil { throw FormatError.invalid("snapshot parent is not an ID") }
         if let o = s.original, ID(hex: o) == nil { throw FormatError.invalid("snapshot original is not an ID") }
+        if let r = s.retention, !r.isValid { throw FormatError.invalid("snapshot retention breaks §11.2") }
         return s
     }
 }
@@ -121,5 +124,40 @@ public struct Lock: Sendable, Codable, Equatable {
     public static func decode(_ b: [UInt8]) throws -> Lock {
         do { return try JSONDecoder().decode(Lock.self, from: Data(b)) }
         catch { throw FormatError.invalid("lock is not valid JSON: \(error)") }
+    }
+}
+
+/// A keep policy as saved in a snapshot's `retention` member (§11.2): counts (-1 = unlimited)
+/// and durations (`2y5m7d3h`) of `forget`'s rules; members that are zero are absent.
+public struct SavedPolicy: Codable, Hashable, Sendable {
+    public var last: Int?, hourly: Int?, daily: Int?, weekly: Int?, monthly: Int?, yearly: Int?
+    public var within: String?, withinHourly: String?, withinDaily: String?
+    public var withinWeekly: String?, withinMonthly: String?, withinYearly: String?
+    /// Tag lists: a snapshot with every tag of one list is kept.
+    public var tags: [[String]]?
+    public init() {}
+
+    /// Counts are -1 or more; durations are one or more groups of 1-9 digits and a unit
+    /// `y`, `m`, `d` or `h`; tag lists are not empty.
+    public var isValid: Bool {
+        [last, hourly, daily, weekly, monthly, yearly].allSatisfy { ($0 ?? 0) >= -1 }
+            && [within, withinHourly, withinDaily, withinWeekly, withinMonthly, withinYearly].allSatisfy { $0.map(Self.isDuration) ?? true }
+            && (tags ?? []).allSatisfy { !$0.isEmpty }
+    }
+
+    static func isDuration(_ s: String) -> Bool {
+        var digits = 0
+        for c in s.utf8 {
+            if c >= 48 && c <= 57 { digits += 1; if digits > 9 { return false } }
+            else if digits > 0 && [121, 109, 100, 104].contains(c) { digits = 0 }
+            else { return false }
+        }
+        return !s.isEmpty && digits == 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case last, hourly, daily, weekly, monthly, yearly, within, tags
+        case withinHourly = "within_hourly", withinDaily = "within_daily", withinWeekly = "within_weekly"
+        case withinMonthly = "within_monthly", withinYearly = "within_yearly"
     }
 }

@@ -19,19 +19,8 @@ extension RetentionDuration: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
 
-struct Forget: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Remove snapshots by a keep policy (restic's forget), or the snapshots named.",
-        discussion: """
-        Snapshots are grouped by host and paths (--group-by), and the policy is applied to \
-        each group: a snapshot is kept when any --keep-* rule keeps it. Hours, days, ISO weeks, \
-        months and years are those of the local time zone (TZ). Durations are like 2y5m7d3h \
-        and count back from the group's newest snapshot. Snapshot IDs given as arguments are \
-        removed without a policy. Only snapshot files are deleted; prune frees the data.
-        """)
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var filters: FilterOptions
-
+/// The `--keep-*` rules of forget and `policy set`.
+struct KeepOptions: ParsableArguments {
     @Option(name: [.customShort("l"), .customLong("keep-last")], help: ArgumentHelp("Keep the last n snapshots (or unlimited).", valueName: "n"))
     var keepLast: KeepCount?
     @Option(name: [.customShort("H"), .customLong("keep-hourly")], help: ArgumentHelp("Keep the newest snapshot of each of the last n hours.", valueName: "n"))
@@ -58,15 +47,6 @@ struct Forget: ParsableCommand {
     var keepWithinYearly: RetentionDuration?
     @Option(name: .customLong("keep-tag"), help: ArgumentHelp("Keep snapshots with this tag (a,b = both; repeatable = either).", valueName: "taglist"))
     var keepTags: [String] = []
-    @Option(name: [.customShort("g"), .customLong("group-by")], help: ArgumentHelp("Group by host, paths and/or tags, comma-separated ('' = one group).", valueName: "group"))
-    var groupBy = "host,paths"
-    @Flag(name: [.customShort("n"), .customLong("dry-run")], help: "Only show what would be removed.")
-    var dryRun = false
-    @Flag(help: "Run prune (with its defaults, --max-unused 5%) after removing the snapshots, under the same lock; not with --dry-run.")
-    var prune = false
-    @Argument(help: "Snapshots to remove (IDs, prefixes or `latest`); no policy applies then.")
-    var snapshots: [String] = []
-
     var policy: RetentionPolicy {
         var p = RetentionPolicy()
         p.last = keepLast?.value ?? 0; p.hourly = keepHourly?.value ?? 0; p.daily = keepDaily?.value ?? 0
@@ -76,6 +56,32 @@ struct Forget: ParsableCommand {
         p.keepTags = keepTags.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed } }
         return p
     }
+}
+
+struct Forget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove snapshots by a keep policy (restic's forget), or the snapshots named.",
+        discussion: """
+        Snapshots are grouped by host and paths (--group-by), and the policy is applied to \
+        each group: a snapshot is kept when any --keep-* rule keeps it. Hours, days, ISO weeks, \
+        months and years are those of the local time zone (TZ). Durations are like 2y5m7d3h \
+        and count back from the group's newest snapshot. Snapshot IDs given as arguments are \
+        removed without a policy. Without --keep-* flags, each group's saved policy (cairn \
+        policy set) applies, and groups without one are left alone. Only snapshot files are \
+        deleted; prune frees the data.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filters: FilterOptions
+
+    @OptionGroup var keep: KeepOptions
+    @Option(name: [.customShort("g"), .customLong("group-by")], help: ArgumentHelp("Group by host, paths and/or tags, comma-separated ('' = one group).", valueName: "group"))
+    var groupBy = "host,paths"
+    @Flag(name: [.customShort("n"), .customLong("dry-run")], help: "Only show what would be removed.")
+    var dryRun = false
+    @Flag(help: "Run prune (with its defaults, --max-unused 5%) after removing the snapshots, under the same lock; not with --dry-run.")
+    var prune = false
+    @Argument(help: "Snapshots to remove (IDs, prefixes or `latest`); no policy applies then.")
+    var snapshots: [String] = []
 
     func validate() throws {
         if RetentionGroupBy(parsing: groupBy) == nil { throw ValidationError("--group-by takes host, paths and tags, comma-separated") }
@@ -110,20 +116,36 @@ struct Forget: ParsableCommand {
         } else {
             let (all, bad) = try repo.snapshots()
             for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
-            let p = policy
+            let given = keep.policy
             let list = all.filter { f.matches($0.1) }
-            if p.isEmpty {
-                if !global.json { stderr("no policy was given (--keep-*), no snapshots will be removed") }
-                if global.json { try global.emit(json: [JSONGroup]()) }
-                return
-            }
-            if !global.json && !global.quiet { stdout("Applying policy: \(p)") }
+            // No --keep-* flags: each group's saved policy (`cairn policy set`), if it has one.
+            let saved = given.isEmpty
+            if !saved && !global.json && !global.quiet { stdout("Applying policy: \(given)") }
             var groups: [JSONGroup] = []
+            var moves: [(from: ID, to: ID, Snapshot)] = []
+            var unsaved = 0, applied = 0
             let zone = SystemTimeZone(), now = Timestamp.now()
             for (key, members) in Retention.group(list, by: RetentionGroupBy(parsing: groupBy)!) {
+                var p = given
+                var carrier: (ID, Snapshot)? = nil
+                if saved {
+                    guard let c = Retention.policyCarrier(members), let sp = c.1.retention else { unsaved += 1; continue }
+                    p = try RetentionPolicy(saved: sp)
+                    carrier = c
+                    if !global.json && !global.quiet { stdout("\nApplying the policy saved for \(Self.describe(key)): \(p)") }
+                }
+                applied += 1
                 let decisions = Retention.apply(p, to: members, zone: zone, now: now)
                 let kept = decisions.filter(\.keep), gone = decisions.filter { !$0.keep }
                 remove += gone.map(\.id)
+                // The snapshot holding the saved policy goes: the newest kept one takes it over first.
+                if let (cid, c) = carrier, gone.contains(where: { $0.id == cid }), let heir = kept.first {
+                    var s = heir.snapshot
+                    s.retention = c.retention
+                    s.original = heir.snapshot.original ?? heir.id.hex
+                    moves.append((cid, heir.id, s))
+                    if !global.json && !global.quiet { stdout("the saved policy \(dryRun ? "would move" : "moves") from snapshot \(cid.short) to \(heir.id.short)") }
+                }
                 if global.json {
                     func entry(_ d: RetentionDecision) -> JSONGroup.Entry {
                         .init(id: d.id.hex, short_id: d.id.short, time: d.snapshot.time, hostname: d.snapshot.hostname,
@@ -136,17 +158,23 @@ struct Forget: ParsableCommand {
                               counters: Dictionary(uniqueKeysWithValues: zip(names, d.counters).filter { $0.1 != 0 }))
                     }))
                 } else if !global.quiet {
-                    var header: [String] = []
-                    if let h = key.host { header.append("host \(h)") }
-                    if let ps = key.paths { header.append("paths [\(ps.joined(separator: ", "))]") }
-                    if let ts = key.tags { header.append("tags [\(ts.joined(separator: ", "))]") }
                     stdout("")
-                    stdout(header.isEmpty ? "snapshots:" : "snapshots for \(header.joined(separator: ", ")):")
+                    stdout(key.host == nil && key.paths == nil && key.tags == nil ? "snapshots:" : "snapshots for \(Self.describe(key)):")
                     if !kept.isEmpty { stdout("keep \(kept.count) snapshot(s):"); printTable(kept, reasons: true) }
                     if !gone.isEmpty { stdout("\(dryRun ? "would remove" : "remove") \(gone.count) snapshot(s):"); printTable(gone, reasons: false) }
                 }
             }
             if global.json { try global.emit(json: groups) }
+            if saved && !global.json {
+                if applied == 0 { stderr("no policy was given (--keep-*) and none is saved (cairn policy set), no snapshots will be removed") }
+                else if unsaved > 0 { stderr("\(unsaved) group(s) have no saved policy and were left alone") }
+            }
+            if !dryRun {
+                for m in moves {
+                    // Saved before the old carrier is deleted (below): the policy is never lost.
+                    _ = try repo.replaceSnapshot(m.to, with: m.2, existing: all)
+                }
+            }
         }
         if !dryRun {
             try repo.removeSnapshots(remove)
@@ -161,6 +189,15 @@ struct Forget: ParsableCommand {
             let r = try CairnEngine.prune(repo, options: PruneOptions())
             if !global.json { report(r, global) }
         }
+    }
+
+    /// "host h, paths [a, b], tags [t]": the members a group is keyed by.
+    static func describe(_ key: RetentionGroupKey) -> String {
+        var header: [String] = []
+        if let h = key.host { header.append("host \(h)") }
+        if let ps = key.paths { header.append("paths [\(ps.joined(separator: ", "))]") }
+        if let ts = key.tags { header.append("tags [\(ts.joined(separator: ", "))]") }
+        return header.isEmpty ? "all snapshots" : header.joined(separator: ", ")
     }
 
     /// restic's table: one row per snapshot, oldest first, further reasons on lines of their own.

@@ -25,7 +25,7 @@ struct Cairn: ParsableCommand {
         abstract: "Deduplicating, encrypted, verifiable backups.",
         version: Repository.programVersion,
         subcommands: [Init.self, BackupGroup.self, RestoreGroup.self, Snapshots.self, Ls.self, Dump.self, Stats.self,
-                      Check.self, Repair.self, Forget.self, Prune.self, Tag.self, Rewrite.self, Copy.self, Cat.self, Key.self, Unlock.self, Serve.self])
+                      Check.self, Repair.self, Forget.self, Prune.self, Tag.self, Rewrite.self, Policy.self, Copy.self, Cat.self, Key.self, Unlock.self, Serve.self])
 
     static func main() {
         // One malloc arena per worker thread would keep freed blob buffers resident in each;
@@ -71,7 +71,7 @@ struct Cairn: ParsableCommand {
         }
         guard !leading.isEmpty, i < args.count else { return args }
         var rest = Array(args[i...])
-        let groups: Set<String> = ["key", "repair"]   // commands whose subcommand comes next
+        let groups: Set<String> = ["key", "repair", "policy"]   // commands whose subcommand comes next
         let sourceGroups: Set<String> = ["backup", "restore"]   // and these, when it names one
         let sources = Set(["files"] + SourceKind.allCases.map(\.rawValue))
         let insertAt = rest.count > 1 && (groups.contains(rest[0]) && !rest[1].hasPrefix("-")
