@@ -15,6 +15,9 @@ import Testing
 ///   3. repair index → repair packs → repair snapshots leave a repository check calls healthy;
 ///   4. every snapshot that was intact before the repair is still there and restores bit-exact,
 ///      and every rewritten snapshot restores, bit-exact except the paths it marks damaged.
+/// A third of the cases run prune on the damaged repository before the repair (it may refuse;
+/// it must not lose anything recoverable), another third forget the oldest snapshot after the
+/// repair and prune (the repository must stay healthy and the rest restore bit-exact).
 /// CAIRN_FAULT_CASES sets the number of cases (default 300), CAIRN_FAULT_SEED the first seed.
 @Suite(.serialized) struct FaultInjectionTests {
     static let cases = Int(ProcessInfo.processInfo.environment["CAIRN_FAULT_CASES"] ?? "") ?? 300
@@ -236,6 +239,15 @@ struct FaultCase {
         let recoverableBlobs = Set(base.locations.keys.filter { recoverable($0, key: repo) })
         let intactBefore = Set(base.expected.keys).subtracting(before.affected.compactMap { ID(hex: $0.snapshot) })
 
+        // Prune on the damaged repository (a third of the cases): it may refuse, but whatever
+        // it does must not cost anything the oracle below calls recoverable.
+        let pruneStage = rng.below(3)
+        var pruneNote = ""
+        if pruneStage == 1 {
+            do { _ = try prune(try open(), options: randomPruneOptions()); pruneNote = "+prune" }
+            catch { pruneNote = "+prune(refused)" }
+        }
+
         // Repair, in the documented order; damaged key files go with `key remove`.
         let repairer = Repairer(repository: repo)
         _ = try repairer.repairIndex()
@@ -248,6 +260,21 @@ struct FaultCase {
         let after = try Checker(repository: try open()).run(readData: true)
         #expect(after.healthy, "\(label): still damaged after repair: \(after.damage.prefix(3).map(\.message))")
 
+        // Prune after the repair (another third): the oldest snapshot is forgotten first so
+        // there is data to free; the repository stays healthy and the rest restores below.
+        var forgotten: ID? = nil
+        if pruneStage == 2 {
+            let r = try open()
+            if let oldest = try r.snapshots().snapshots.first, try r.snapshots().snapshots.count > 1 {
+                try r.removeSnapshots([oldest.0])
+                forgotten = oldest.0
+            }
+            _ = try prune(try open(), options: randomPruneOptions())
+            pruneNote = "+forget+prune"
+            let checked = try Checker(repository: try open()).run(readData: true)
+            #expect(checked.healthy, "\(label): prune after repair left \(checked.damage.prefix(3).map(\.message))")
+        }
+
         // Intact snapshots survive untouched; rewritten ones restore except what they mark.
         let reopened = try open()
         try reopened.loadIndex()
@@ -255,7 +282,7 @@ struct FaultCase {
         let rewritten = Dictionary(uniqueKeysWithValues: snaps.rewritten.compactMap { r in
             r.replacement.flatMap { ID(hex: $0) }.map { ($0, (ID(hex: r.original)!, Set(r.damagedPaths))) }
         })
-        for id in intactBefore where present[id] == nil && rewritten.values.allSatisfy({ $0.0 != id }) {
+        for id in intactBefore where present[id] == nil && rewritten.values.allSatisfy({ $0.0 != id }) && id != forgotten {
             // Gone only if its own snapshot file was the damaged or deleted one.
             #expect([.flipSnapshot, .truncateSnapshot, .deleteSnapshot].contains(kind), "\(label): intact snapshot \(id.short) lost")
         }
@@ -283,6 +310,11 @@ struct FaultCase {
                 #expect(same, "\(label): \(path) of snapshot \(id.short) differs after repair")
             }
         }
-        return kind.rawValue
+        return kind.rawValue + pruneNote
+    }
+
+    mutating func randomPruneOptions() -> PruneOptions {
+        [PruneOptions(maxUnused: .percent(0)), PruneOptions(), PruneOptions(maxUnused: .unlimited),
+         PruneOptions(maxUnused: .bytes(50_000))][rng.below(4)]
     }
 }
