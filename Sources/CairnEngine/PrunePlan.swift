@@ -16,8 +16,11 @@ public struct PruneOptions: Sendable {
     /// Stop choosing packs to repack once their sizes add up to this.
     public var maxRepackSize: UInt64? = nil
     public var dryRun = false
-    public init(maxUnused: MaxUnused = .percent(5), maxRepackSize: UInt64? = nil, dryRun: Bool = false) {
-        self.maxUnused = maxUnused; self.maxRepackSize = maxRepackSize; self.dryRun = dryRun
+    /// Also repack packs below 80 % of the target pack size, when a blob type has two or more
+    /// of them (restic's --repack-small): many small backups leave many small packs.
+    public var repackSmall = false
+    public init(maxUnused: MaxUnused = .percent(5), maxRepackSize: UInt64? = nil, dryRun: Bool = false, repackSmall: Bool = false) {
+        self.maxUnused = maxUnused; self.maxRepackSize = maxRepackSize; self.dryRun = dryRun; self.repackSmall = repackSmall
     }
 
     /// `5%`, a size (`200M`, `1G`, bytes) or `unlimited`.
@@ -150,7 +153,7 @@ extension Pruner {
         }
 
         struct Usage { var id: ID; var size: UInt64; var used: UInt64; var total: UInt64; var owned: [BlobEntry] }
-        var partial: [Usage] = []
+        var partial: [Usage] = [], full: [Usage] = []
         for id in order {
             var u = Usage(id: id, size: stored[id]!, used: 0, total: 0, owned: [])
             for e in packs[id]! {
@@ -167,6 +170,7 @@ extension Pruner {
                 plan.delete.append(id); plan.stats.packsToDelete += 1; plan.stats.bytesToDelete += u.size
             } else if u.used == u.total {
                 plan.staying[id] = packs[id]!
+                full.append(u)
             } else {
                 partial.append(u)
             }
@@ -189,6 +193,23 @@ extension Pruner {
             repacking.append(u)
             remaining -= u.total - u.used
             repackBytes += u.size
+        }
+        if options.repackSmall {
+            // Small packs, per blob type (a pack holds one type); one small pack of a type is
+            // what repacking leaves anyway, so it stays.
+            let target = UInt64(repo.config.packSize) * 4 / 5
+            let chosen = Set(repacking.map(\.id))
+            let small = (full + partial).filter { $0.size < target && !chosen.contains($0.id) }
+            let byType = Dictionary(grouping: small) { packs[$0.id]!.first?.type ?? .data }
+            for (_, group) in byType.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where group.count >= 2 {
+                for u in group.sorted(by: { $0.id < $1.id }) {
+                    if options.maxRepackSize.map({ repackBytes + u.size > $0 }) ?? false { break }
+                    plan.staying[u.id] = nil
+                    repacking.append(u)
+                    remaining -= u.total - u.used
+                    repackBytes += u.size
+                }
+            }
         }
         // A blob another staying pack also holds need not be copied.
         var held = Set<BlobKey>()

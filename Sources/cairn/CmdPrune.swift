@@ -17,10 +17,11 @@ struct Prune: ParsableCommand {
     var maxUnused = "5%"
     @Option(name: .customLong("max-repack-size"), help: ArgumentHelp("Repack at most this many bytes of packs (500M, 2G).", valueName: "size"))
     var maxRepackSize: String?
+    @Flag(name: .customLong("repack-small"), help: "Also merge packs below 80% of the target pack size (two or more of a blob type).") var repackSmall = false
     @Flag(name: .customLong("dry-run"), help: "Only show what would be deleted, repacked and kept.") var dryRun = false
 
     func run() throws {
-        var options = PruneOptions(dryRun: dryRun)
+        var options = PruneOptions(dryRun: dryRun, repackSmall: repackSmall)
         do { options.maxUnused = try PruneOptions.parseMaxUnused(maxUnused) }
         catch { throw ValidationError("\(error)") }
         if let maxRepackSize {

@@ -271,5 +271,34 @@ import Testing
         let bad = try CLITests.cairn(["prune", "--max-unused", "lots"], repo: repo)
         #expect(bad.status != 0)
     }
+
+    /// Eight small backups leave sixteen small packs (a data and a tree pack each);
+    /// --repack-small merges them into one per blob type, and running it again changes nothing.
+    @Test func repackSmallMergesSmallPacks() throws {
+        let tmp = TempDir()
+        let repo = tmp.sub("repo")
+        #expect(try CLITests.cairn(["init", "--kdf-n", "1024"], repo: repo).status == 0)   // 16 MiB target packs
+        let src = tmp.sub("src")
+        var contents: [String: [UInt8]] = [:]
+        for i in 0..<8 {
+            contents["f\(i)"] = Fixtures.random(100_000, seed: "small-\(i)")
+            Fixtures.write(src + "/f\(i)", contents["f\(i)"]!)
+            #expect(try CLITests.cairn(["backup", src], repo: repo).status == 0)
+        }
+        func packCount() -> Int { (FileManager.default.subpaths(atPath: repo + "/data") ?? []).filter { $0.count > 60 }.count }
+        #expect(packCount() == 16)
+        let plain = try CLITests.cairn(["prune", "--dry-run", "--json"], repo: repo)
+        #expect(try JSONDecoder().decode(PruneResult.self, from: Data(plain.out.utf8)).plan.packsToRepack == 0, "nothing unused: plain prune leaves them")
+        let r = try CLITests.cairn(["prune", "--repack-small"], repo: repo)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(packCount() == 2, "one data and one tree pack")
+        let again = try CLITests.cairn(["prune", "--repack-small", "--dry-run", "--json"], repo: repo)
+        #expect(try JSONDecoder().decode(PruneResult.self, from: Data(again.out.utf8)).plan.packsToRepack == 0)
+        let check = try CLITests.cairn(["check", "--read-data"], repo: repo)
+        #expect(check.status == 0, "\(check.out)")
+        let out = tmp.sub("out")
+        #expect(try CLITests.cairn(["restore", "latest", "--target", out], repo: repo).status == 0)
+        for (n, b) in contents { #expect(Fixtures.read(out + src + "/" + n) == b) }
+    }
     // The random backup/forget/rewrite/prune sequence with kills: MaintenanceSequenceTests.
 }
