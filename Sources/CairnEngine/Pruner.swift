@@ -48,7 +48,7 @@ public final class Pruner {
         // 1. Copy: the index in memory holds the staying packs only, so every blob copied is
         //    new to the packer. Blobs move in their stored form after being authenticated.
         repo.useIndex(plan.staying.map { IndexFile.Pack(id: $0.key, blobs: $0.value) })
-        progress.update { $0.totalBytes = plan.stats.bytesToRepack; $0.bytes = 0 }
+        progress.update { $0.totalBytes = plan.stats.bytesToCopy; $0.bytes = 0 }
         let jobs = plan.repack.sorted()
         let failure = Locked<Error?>(nil)
         let repo = self.repo, progress = self.progress
@@ -57,15 +57,20 @@ public final class Pruner {
             let pack = jobs[i]
             progress.update { $0.files += 1; $0.current = pack.short }
             do {
-                let bytes = try repo.backend.read(.pack, pack.hex)
-                for e in plan.copy[pack] ?? [] {
-                    do { _ = try repo.openBlob(e, inPack: bytes) }
-                    catch { throw RepositoryError.damaged("\(e.type) blob \(e.id.short) in pack \(pack.short): \(error); prune deleted nothing: run `cairn repair packs`") }
-                    try bytes.withUnsafeBytes { b in
-                        _ = try repo.saveStoredBlob(e, UnsafeRawBufferPointer(rebasing: b[Int(e.offset)..<Int(e.offset) + Int(e.storedLength)]))
+                // Only the byte ranges holding blobs to copy are read (a repacked pack is
+                // mostly unused, and on a remote store every byte counts).
+                for run in Self.readRuns(plan.copy[pack] ?? []) {
+                    let bytes = try repo.backend.read(.pack, pack.hex, offset: run.start, length: Int(run.end - run.start))
+                    for e in run.entries {
+                        do { _ = try repo.openBlob(e, in: bytes, at: run.start) }
+                        catch { throw RepositoryError.damaged("\(e.type) blob \(e.id.short) in pack \(pack.short): \(error); prune deleted nothing: run `cairn repair packs`") }
+                        try bytes.withUnsafeBytes { b in
+                            let from = Int(e.offset - run.start)
+                            _ = try repo.saveStoredBlob(e, UnsafeRawBufferPointer(rebasing: b[from..<from + Int(e.storedLength)]))
+                        }
                     }
+                    progress.addBytes(run.entries.reduce(0) { $0 + Int($1.storedLength) })
                 }
-                progress.addBytes(bytes.count)
             } catch { failure.withLock { if $0 == nil { $0 = error } } }
         }
         if let e = failure.withLock({ $0 }) { throw e }
@@ -93,6 +98,26 @@ public final class Pruner {
             result.packsDeleted += 1
         }
         return result
+    }
+}
+
+extension Pruner {
+    struct ReadRun { var start: UInt64; var end: UInt64; var entries: [BlobEntry] }
+
+    /// The blobs to copy out of one pack, as reads: blobs in offset order, a run extended over
+    /// gaps below `gap` bytes (one larger read beats two requests) and up to `limit` bytes.
+    static func readRuns(_ entries: [BlobEntry], gap: UInt64 = 256 << 10, limit: UInt64 = 8 << 20) -> [ReadRun] {
+        var runs: [ReadRun] = []
+        for e in entries.sorted(by: { $0.offset < $1.offset }) {
+            let end = e.offset + UInt64(e.storedLength)
+            if var last = runs.last, e.offset >= last.end, e.offset - last.end < gap, end - last.start <= limit {
+                last.end = end; last.entries.append(e)
+                runs[runs.count - 1] = last
+            } else {
+                runs.append(ReadRun(start: e.offset, end: end, entries: [e]))
+            }
+        }
+        return runs
     }
 }
 

@@ -264,9 +264,14 @@ public final class Repository: Sendable {
     /// Opens one blob out of a whole pack's bytes: in bounds, authenticated, and hashing to
     /// its ID (what `check --read-data` and `repair packs` both need).
     public func openBlob(_ e: BlobEntry, inPack bytes: [UInt8]) throws -> [UInt8] {
+        try openBlob(e, in: bytes, at: 0)
+    }
+
+    /// The same, for `bytes` read from the pack starting at offset `start`.
+    public func openBlob(_ e: BlobEntry, in bytes: [UInt8], at start: UInt64) throws -> [UInt8] {
         let end = e.offset + UInt64(e.storedLength)
-        guard end <= UInt64(bytes.count) else { throw RepositoryError.damaged("\(e.type) blob \(e.id.short) extends past the end of the pack") }
-        let plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[Int(e.offset)..<Int(end)]), entry: e, key: key) }
+        guard e.offset >= start, end - start <= UInt64(bytes.count) else { throw RepositoryError.damaged("\(e.type) blob \(e.id.short) extends past the end of the pack") }
+        let plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[Int(e.offset - start)..<Int(end - start)]), entry: e, key: key) }
         guard blobID(plain) == e.id else { throw RepositoryError.damaged("content does not match its ID") }
         return plain
     }

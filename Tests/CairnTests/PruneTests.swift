@@ -300,5 +300,29 @@ import Testing
         #expect(try CLITests.cairn(["restore", "latest", "--target", out], repo: repo).status == 0)
         for (n, b) in contents { #expect(Fixtures.read(out + src + "/" + n) == b) }
     }
+
+    /// Repacking reads only the ranges holding blobs to copy: each blob in exactly one read,
+    /// reads in order and apart, none longer than the limit unless one blob is, gaps small.
+    @Test func readRunsCoverEachBlobOnce() throws {
+        var rng = FaultRNG(state: 77)
+        for _ in 0..<200 {
+            var offset: UInt64 = 0
+            var entries: [BlobEntry] = []
+            for _ in 0..<rng.below(60) {
+                offset += UInt64(rng.below(3) == 0 ? rng.below(600_000) : 0)
+                let len = UInt32(40 + rng.below(rng.below(4) == 0 ? 9_000_000 : 300_000))
+                entries.append(BlobEntry(type: .data, compression: .none, storedLength: len, offset: offset, plainLength: len, id: ID(Fixtures.random(32, seed: "\(offset)"))))
+                offset += UInt64(len)
+            }
+            let runs = Pruner.readRuns(entries.shuffled(), gap: 256 << 10, limit: 8 << 20)
+            #expect(runs.flatMap(\.entries).map(\.offset) == entries.map(\.offset))
+            for (i, r) in runs.enumerated() {
+                #expect(r.start == r.entries.first!.offset && r.end == r.entries.last!.offset + UInt64(r.entries.last!.storedLength))
+                #expect(r.end - r.start <= 8 << 20 || r.entries.count == 1)
+                for (a, b) in zip(r.entries, r.entries.dropFirst()) { #expect(b.offset - (a.offset + UInt64(a.storedLength)) < 256 << 10) }
+                if i > 0 { #expect(runs[i - 1].end <= r.start) }
+            }
+        }
+    }
     // The random backup/forget/rewrite/prune sequence with kills: MaintenanceSequenceTests.
 }
