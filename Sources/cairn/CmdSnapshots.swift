@@ -151,6 +151,6 @@ struct Stats: ParsableCommand {
         if let r = s.compressionRatio { rows.append(("Compression Ratio", fixed(r, 2) + "x")) }
         if let v = s.compressionSpaceSaving { rows.append(("Compression Space Saving", fixed(v, 2) + "%")) }
         let width = rows.map(\.0.count).max() ?? 0
-        for (label, value) in rows { stdout(String(repeating: " ", count: width - label.count) + label + ":  " + value) }
+        for (label, value) in rows { stdout(String(repeating: " ", count: width - label.count) + label + ":   " + value) }
     }
 }
