@@ -21,8 +21,46 @@ struct ExcludeMatcher: Sendable {
         return false
     }
 
-    func match(_ pattern: [UInt8], _ text: PathBytes) -> Bool {
-        let pat = pattern.replacing([42, 42], with: [42])   // fnmatch without FNM_PATHNAME: * spans "/"
+    func match(_ pattern: [UInt8], _ text: PathBytes) -> Bool { Self.glob(pattern, text) }
+
+    /// Shell glob match of a whole text; `**` is `*`, and without FNM_PATHNAME `*` spans "/".
+    static func glob(_ pattern: [UInt8], _ text: PathBytes) -> Bool {
+        let pat = pattern.replacing([42, 42], with: [42])
         return FS.withCString(pat) { p in FS.withCString(text) { t in fnmatch(p, t, 0) == 0 } }
+    }
+}
+
+/// restic's path pattern (`restic find`, its filter.Match): the pattern's components, split at
+/// "/", each a glob, match consecutive components of the path anywhere in it, so `foo` finds
+/// a file or folder named foo and everything below it, and `a/*.txt` the .txt files in any
+/// folder a. A pattern starting with "/" must match from the root; a `**` component matches
+/// any number of components. The empty pattern matches everything.
+public struct PathPattern: Sendable {
+    let parts: [[UInt8]]
+    let rooted: Bool
+    let ignoreCase: Bool
+
+    public init(_ pattern: String, ignoreCase: Bool = false) {
+        let text = ignoreCase ? pattern.lowercased() : pattern
+        rooted = text.hasPrefix("/")
+        parts = Array(text.utf8).split(separator: 47, omittingEmptySubsequences: false).dropFirst(rooted ? 1 : 0).map(Array.init)
+        self.ignoreCase = ignoreCase
+    }
+
+    /// Whether the absolute path ("/a/b") matches.
+    public func matches(_ path: String) -> Bool {
+        if parts.isEmpty || parts == [[]] { return true }
+        let text = ignoreCase ? path.lowercased() : path
+        let comps = Array(text.utf8).split(separator: 47).map(Array.init)
+        if rooted { return Self.prefix(parts[...], comps[...]) }
+        return comps.indices.contains { Self.prefix(parts[...], comps[$0...]) }
+    }
+
+    /// Whether the parts match the first components (the rest of the path may follow).
+    static func prefix(_ p: ArraySlice<[UInt8]>, _ c: ArraySlice<[UInt8]>) -> Bool {
+        guard let first = p.first else { return true }
+        if first == [42, 42] { return (0...c.count).contains { prefix(p.dropFirst(), c.dropFirst($0)) } }
+        guard let comp = c.first, ExcludeMatcher.glob(first, comp) else { return false }
+        return prefix(p.dropFirst(), c.dropFirst())
     }
 }

@@ -111,10 +111,13 @@ func modeString(_ t: Character, _ mode: UInt32) -> String {
 }
 
 struct Stats: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Sizes: restore size, stored size, dedup ratio.")
+    static let configuration = CommandConfiguration(
+        abstract: "Sizes: restore size, stored size, dedup ratio; or one of restic's counts with --mode.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filters: FilterOptions
     @Argument(help: "Snapshot IDs (default: all).") var snapshots: [String] = []
+    @Option(help: ArgumentHelp("Count as restic does: restore-size, raw-data, blobs-per-file or files-by-contents (default: cairn's summary).", valueName: "mode"))
+    var mode: StatsMode?
 
     func run() throws {
         let repo = try global.open()
@@ -122,6 +125,7 @@ struct Stats: ParsableCommand {
         let f = try filters.filter
         let snaps = snapshots.isEmpty ? try repo.snapshots().snapshots.filter { f.matches($0.1) }.map(\.1)
             : try snapshots.map { try repo.resolveSnapshot($0, filter: f).1 }
+        if let mode { return try show(try repo.stats(mode, snapshots: snaps), mode) }
         let s = try repo.stats(snapshots: snaps)
         if global.json { try global.emit(json: s); return }
         stdout("Snapshots:            \(s.snapshots)")
@@ -132,5 +136,21 @@ struct Stats: ParsableCommand {
         stdout("Repository packs:     \(formatBytes(s.packBytes))")
         stdout("Dedup ratio:          \(fixed(s.dedupRatio, 2))x")
         stdout("Compression ratio:    \(fixed(s.compressionRatio, 2))x")
+    }
+
+    /// restic's layout: right-aligned labels, the numbers a mode fills.
+    func show(_ s: ModeStats, _ mode: StatsMode) throws {
+        if global.json { try emitLine(json: s); return }
+        stdout("Stats in \(mode.rawValue) mode:")
+        var rows = [("Snapshots processed", "\(s.snapshotsCount)")]
+        if mode != .rawData { rows.append(("Total File Count", "\(s.totalFileCount)")) }
+        if let b = s.totalBlobCount { rows.append(("Total Blob Count", "\(b)")) }
+        if let u = s.totalUncompressedSize { rows.append(("Total Uncompressed Size", formatBytes(u))) }
+        rows.append(("Total Size", formatBytes(s.totalSize)))
+        if let p = s.compressionProgress { rows.append(("Compression Progress", fixed(p, 2) + "%")) }
+        if let r = s.compressionRatio { rows.append(("Compression Ratio", fixed(r, 2) + "x")) }
+        if let v = s.compressionSpaceSaving { rows.append(("Compression Space Saving", fixed(v, 2) + "%")) }
+        let width = rows.map(\.0.count).max() ?? 0
+        for (label, value) in rows { stdout(String(repeating: " ", count: width - label.count) + label + ":   " + value) }
     }
 }

@@ -102,6 +102,12 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// One compact JSON object on its own line (the streamed `--json` of diff).
+func emitLine(json value: some Encodable) throws {
+    let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    try writeAll(1, try e.encode(value) + [10])
+}
+
 /// Snapshot filters shared by commands that pick snapshots.
 struct FilterOptions: ParsableArguments {
     @Option(name: .customLong("host"), help: "Only snapshots of this host (repeatable).")
@@ -143,6 +149,7 @@ func formatDuration(_ s: Double) -> String {
 
 extension CompressionMode: ExpressibleByArgument {}
 extension OverwritePolicy: ExpressibleByArgument {}
+extension StatsMode: ExpressibleByArgument {}
 
 /// `v` with `digits` decimals, rounded half away from zero (what printf's %.Nf gives for
 /// the values printed here), without Foundation's String(format:).

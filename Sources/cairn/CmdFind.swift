@@ -1,0 +1,50 @@
+import ArgumentParser
+import CairnCore
+import CairnEngine
+import CairnFormat
+import CairnRepository
+import FoundationEssentials
+
+struct Find: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find files and folders in snapshots (restic's find).",
+        discussion: "A pattern's parts (split at /) are globs matching consecutive path components anywhere in the path; a leading / anchors it at the root, ** matches any number of components.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filters: FilterOptions
+    @Argument(help: "Patterns (a match of any one counts).") var patterns: [String]
+    @Option(name: [.short, .customLong("snapshot")], help: "Only this snapshot (ID, prefix or `latest`; repeatable).") var snapshots: [String] = []
+    @Flag(name: [.short, .customLong("ignore-case")], help: "Ignore case in patterns and paths.") var ignoreCase = false
+    @Option(name: [.customShort("O"), .long], help: ArgumentHelp("Only entries modified at or after this local time (2006-01-02[ 15:04[:05]]).", valueName: "time")) var oldest: String?
+    @Option(name: [.customShort("N"), .long], help: ArgumentHelp("Only entries modified at or before this local time.", valueName: "time")) var newest: String?
+    @Flag(name: [.short, .long], help: "Mode, owner, size and time too.") var long = false
+
+    func run() throws {
+        var query = FindQuery(patterns: patterns, ignoreCase: ignoreCase)
+        query.oldest = try oldest.map(parseTime); query.newest = try newest.map(parseTime)
+        let repo = try global.open()
+        try repo.loadIndex()
+        let f = try filters.filter
+        let snaps = snapshots.isEmpty ? try repo.snapshots().snapshots.filter { f.matches($0.1) }
+            : try snapshots.map { try repo.resolveSnapshot($0, filter: f) }
+        struct Group: Encodable { var matches: [LsEntry]; var hits: Int; var snapshot: String }
+        var groups: [Group] = []
+        for (id, snap) in snaps {
+            guard let root = snap.treeID else { continue }
+            let found = try repo.find(query, in: root)
+            if found.isEmpty { continue }
+            if !global.json && !global.quiet {
+                if !groups.isEmpty { stdout("") }
+                stdout("Found matching entries in snapshot \(id.short) from \(snap.timestamp.localDisplay)")
+            }
+            let out = LsOutput(json: global.json, long: long)
+            for (path, node) in found { out.emit(path, node) }
+            groups.append(Group(matches: out.entries, hits: found.count, snapshot: id.hex))
+        }
+        if global.json { try global.emit(json: groups) }
+    }
+
+    func parseTime(_ s: String) throws -> Timestamp {
+        guard let t = Timestamp.parse(s) else { throw ValidationError("cannot read time \(s): use 2006-01-02, 2006-01-02 15:04 or 2006-01-02 15:04:05") }
+        return t
+    }
+}
