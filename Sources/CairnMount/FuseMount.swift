@@ -48,7 +48,7 @@ public enum FuseMount {
         guard fuse_set_signal_handlers(session) == 0 else { throw MountFailure(description: "cannot install the signal handlers") }
         defer { fuse_remove_signal_handlers(session) }
         // The loop waits for them in this thread (libfuse blocks them in its workers); a parent
-        // may have started us with them blocked (a test runner's Process does).
+        // may have started us with them blocked, and then they would never arrive.
         var set = sigset_t()
         sigemptyset(&set)
         for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, sig) }

@@ -44,13 +44,10 @@ public struct MountLayout: Sendable {
     }
 
     public private(set) var root = Folder()
-    /// The snapshots it was built from.
-    public let ids: Set<ID>
 
     /// `snapshots` oldest first (as `Repository.snapshots()` gives them). `offset` gives a
     /// time's UTC offset in seconds (default: the local one).
     public init(snapshots: [(ID, Snapshot)], offset: (Timestamp) -> Int = MountLayout.localOffset) {
-        ids = Set(snapshots.map(\.0))
         var byID = Folder(), byTime = Folder()
         var hosts: [String: Folder] = [:], tags: [String: Folder] = [:]
         var hostOrder: [String] = [], tagOrder: [String] = []

@@ -1,7 +1,7 @@
 import CairnCore
 import CairnEngine
 import CairnFormat
-import CairnMount
+@testable import CairnMount
 import CairnRepository
 import Foundation
 import Testing
@@ -64,6 +64,24 @@ import Testing
         let empty = MountLayout(snapshots: [])
         #expect(empty.root.names == ["ids", "snapshots", "hosts", "tags"])
         #expect(Self.names(empty.root["snapshots"]).isEmpty)
+    }
+
+    @Test func chunkCacheEvictsTheLeastRecentlyUsed() {
+        let ids = (0..<5).map { ID(Fixtures.random(32, seed: "lru \($0)")) }
+        var lru = LRUCache<Int>(budget: 300)
+        for i in 0..<3 { lru.put(ids[i], i, cost: 100) }
+        #expect(lru.get(ids[0]) == 0)   // now the newest: 1 is the oldest
+        lru.put(ids[3], 3, cost: 100)
+        #expect(lru.get(ids[1]) == nil && lru.get(ids[0]) == 0 && lru.get(ids[2]) == 2 && lru.get(ids[3]) == 3)
+        #expect(lru.count == 3 && lru.cost == 300)
+        lru.put(ids[4], 4, cost: 250)   // fits only alone: the other three go
+        #expect(lru.count == 1 && lru.cost == 250 && lru.get(ids[4]) == 4)
+        lru.put(ids[0], 0, cost: 301)   // larger than the budget: not kept
+        #expect(lru.get(ids[0]) == nil && lru.count == 1)
+        lru.put(ids[4], 5, cost: 10)    // replaced
+        #expect(lru.get(ids[4]) == 5 && lru.cost == 10)
+        for i in 0..<4 { lru.put(ids[i], i, cost: 60) }   // reuses the freed slots
+        #expect(lru.count == 5 && lru.cost == 250)
     }
 
     /// A repository with one backup of a tree: a file of many chunks, a small one, a symlink, a folder.
@@ -136,6 +154,25 @@ import Testing
             var buf = [UInt8](repeating: 0, count: 8)
             try buf.withUnsafeMutableBytes { _ = try view.read(h, offset: 0, into: $0) }
         }
+    }
+
+    @Test func readsFromManyThreadsAtOnceAreExact() throws {
+        let f = try Fixture()
+        let view = try MountView(repository: f.repo, cacheBytes: 32 << 10, refreshSeconds: 0)
+        let path = f.src + "/big.bin"
+        let wrong = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            var state = UInt64(t + 1) &* 0x9e3779b97f4a7c15
+            for _ in 0..<50 {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                let offset = Int(state % 300_000), count = 1 + Int((state >> 32) % 20_000)
+                let got = try? view.read(path, offset: UInt64(offset), count: count)
+                if got != Array(f.big[offset..<min(300_000, offset + count)]) { wrong.withLock { $0 += 1 } }
+                if state % 7 == 0 { _ = try? view.list("/ids") }
+            }
+        }
+        #expect(wrong.withLock { $0 } == 0)
+        #expect(view.cachedChunks.bytes <= 32 << 10)
     }
 
     @Test func listingTheTopFoldersFindsNewSnapshots() throws {
