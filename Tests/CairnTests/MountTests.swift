@@ -277,6 +277,8 @@ import Testing
         try #require(mounted && Self.isMountpoint(mnt), "not mounted: \(logText())")
 
         let fm = FileManager.default
+        let locks = { (try? fm.contentsOfDirectory(atPath: repo + "/locks").filter { !$0.hasPrefix(".") }.count) ?? 0 }
+        #expect(locks() == 1, "a shared lock while mounted")
         #expect(try fm.contentsOfDirectory(atPath: mnt).sorted() == ["hosts", "ids", "snapshots", "tags"])
         #expect(try fm.contentsOfDirectory(atPath: mnt + "/ids").sorted() == versions.keys.sorted())
         #expect(try fm.contentsOfDirectory(atPath: mnt + "/snapshots").count == 3)
@@ -330,5 +332,6 @@ import Testing
             #expect(p.terminationReason == .exit && p.terminationStatus == 0, "\(logText())")
         }
         #expect(!Self.isMountpoint(mnt))
+        #expect(locks() == 0, "the lock is released")
     }
 }
