@@ -31,7 +31,7 @@ struct Mount: ParsableCommand {
 
     func run() throws {
         var st = stat()
-        guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("\(dir) is not a folder") }
+        guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { throw RepositoryError.invalidArgument("\(dir) is not a folder: mount needs an existing folder") }
         let repo = try global.open()
         let lock = try repo.acquireLock(exclusive: false, operation: "mount")
         defer { lock.release() }
