@@ -32,6 +32,8 @@ let package = Package(
         // Only for `backup --decompress` of gzip and xz streams.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        // Only for `cairn mount`: FUSE's high-level API.
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // POSIX headers Glibc's module leaves out (xattrs).
         .systemLibrary(name: "CPosix"),
 
@@ -76,13 +78,15 @@ let package = Package(
                 swiftSettings: strict),
         // Sources: podman and docker volumes, incus instances, volumes and config, through their own export tools.
         .target(name: "CairnSources", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage"], swiftSettings: strict),
+        // `cairn mount`: the snapshots as a read-only folder tree, served through FUSE.
+        .target(name: "CairnMount", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage", "CFuse"], swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnSources", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
+                          dependencies: ["CairnEngine", "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnSources", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,10 +4,11 @@
 #   scripts/deps.sh --test   also the real servers the tests run against (rclone for REST, sshd for SFTP, restic/curl/openssl for serve,
 #                            bsdtar (libarchive-tools) for the tar chunking tests, gzip/zstd/xz/bzip2 for --decompress,
 #                            podman, docker.io and busybox-static (the helper image) for the source tests,
+#                            fuse3 (fusermount3) for the mount test,
 #                            Python's moto for S3)
 set -euo pipefail
-pkgs=(libzstd-dev libssl-dev libsqlite3-dev zlib1g-dev liblzma-dev pkg-config)
-[ "${1:-}" = --test ] && pkgs+=(rclone openssh-server openssh-client restic curl openssl libarchive-tools gzip zstd xz-utils bzip2 podman docker.io busybox-static)
+pkgs=(libzstd-dev libssl-dev libsqlite3-dev zlib1g-dev liblzma-dev libfuse3-dev pkg-config)
+[ "${1:-}" = --test ] && pkgs+=(rclone openssh-server openssh-client restic curl openssl libarchive-tools gzip zstd xz-utils bzip2 podman docker.io busybox-static fuse3)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

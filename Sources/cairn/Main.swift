@@ -25,7 +25,7 @@ struct Cairn: ParsableCommand {
         abstract: "Deduplicating, encrypted, verifiable backups.",
         version: Repository.programVersion,
         subcommands: [Init.self, BackupGroup.self, RestoreGroup.self, Snapshots.self, Ls.self, Find.self, Diff.self, Dump.self, Stats.self,
-                      Check.self, Repair.self, Forget.self, Prune.self, Tag.self, Rewrite.self, Policy.self, Copy.self, Cat.self, Key.self, Unlock.self, Serve.self])
+                      Check.self, Repair.self, Forget.self, Prune.self, Tag.self, Rewrite.self, Policy.self, Copy.self, Cat.self, Key.self, Unlock.self, Mount.self, Serve.self])
 
     static func main() {
         // One malloc arena per worker thread would keep freed blob buffers resident in each;
