@@ -41,17 +41,7 @@ struct Rewrite: ParsableCommand {
         defer { lock.release() }
         try repo.loadIndex()
         let f = try filters.filter
-        let (all, bad) = try repo.snapshots()
-        var targets: [(ID, Snapshot)] = []
-        if snapshots.isEmpty {
-            for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
-            targets = all.filter { f.matches($0.1) }
-        } else {
-            for s in snapshots {
-                let t = try repo.resolveSnapshot(s, filter: f)
-                if !targets.contains(where: { $0.0 == t.0 }) { targets.append(t) }
-            }
-        }
+        let (all, targets) = try selectSnapshots(repo, named: snapshots, filter: f)
         let r: RewriteResult
         do { r = try repo.rewriteSnapshots(targets, options: options, existing: all) }
         catch RepositoryError.interrupted { throw ExitWith(code: .interrupted) }

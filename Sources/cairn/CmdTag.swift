@@ -35,17 +35,7 @@ struct Tag: ParsableCommand {
         let lock = try repo.acquireLock(exclusive: true, operation: "tag")
         defer { lock.release() }
         let f = try filters.filter
-        var targets: [(ID, Snapshot)] = []
-        let (all, bad) = try repo.snapshots()
-        if snapshots.isEmpty {
-            for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
-            targets = all.filter { f.matches($0.1) }
-        } else {
-            for s in snapshots {
-                let t = try repo.resolveSnapshot(s, filter: f)
-                if !targets.contains(where: { $0.0 == t.0 }) { targets.append(t) }
-            }
-        }
+        let (all, targets) = try selectSnapshots(repo, named: snapshots, filter: f)
         struct Change: Encodable { var old: String; var new: String; var tags: [String] }
         var changes: [Change] = []
         let add = Self.split(self.add), remove = Self.split(self.remove), set = self.set.isEmpty ? nil : Self.split(self.set)

@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCompression
 import CairnCore
 import CairnEngine
+import CairnFormat
 import CairnRepository
 import CairnStorage
 import FoundationEssentials
@@ -186,4 +187,21 @@ struct ExcludeOptions: ParsableArguments {
             return out
         }
     }
+}
+
+/// The snapshots tag and rewrite change: those named (IDs, prefixes, `latest`), else every
+/// snapshot the filters match (unreadable ones are warned about and left alone). Also every
+/// readable snapshot, to recognize one an interrupted earlier run already saved.
+func selectSnapshots(_ repo: Repository, named: [String], filter f: SnapshotFilter) throws -> (all: [(ID, Snapshot)], targets: [(ID, Snapshot)]) {
+    let (all, bad) = try repo.snapshots()
+    guard !named.isEmpty else {
+        for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
+        return (all, all.filter { f.matches($0.1) })
+    }
+    var targets: [(ID, Snapshot)] = []
+    for s in named {
+        let t = try repo.resolveSnapshot(s, filter: f)
+        if !targets.contains(where: { $0.0 == t.0 }) { targets.append(t) }
+    }
+    return (all, targets)
 }

@@ -12,17 +12,6 @@ import Testing
     static let restic = "/usr/bin/restic"
     static let zone = "Europe/Berlin"
 
-    /// SplitMix64: a reproducible stream, its seed printed with every failure (BROWSE_SEED=N replays one).
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
 
     /// Two backups of one folder by both tools, and what the folder held at each.
     struct Histories {
@@ -39,13 +28,13 @@ import Testing
 
     static func content(_ k: Int) -> [UInt8] { Array(String(repeating: "content \(k)\n", count: k % 5 * 40).utf8) }
 
-    static func setMtime(_ path: String, _ rng: inout Rng) {
+    static func setMtime(_ path: String, _ rng: inout SplitMix) {
         let t = Double.random(in: 1_609_459_200...1_735_603_200, using: &rng)   // 2021-01-01 ... 2024-12-31
         try? FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: t.rounded())], ofItemAtPath: path)
     }
 
     /// Files, folders (some empty) and symlinks, with mtimes spread over four years.
-    static func fill(_ dir: String, depth: Int, _ rng: inout Rng) {
+    static func fill(_ dir: String, depth: Int, _ rng: inout SplitMix) {
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for _ in 0..<Int.random(in: 1...6, using: &rng) {
             let p = dir + "/" + names.randomElement(using: &rng)!
@@ -77,7 +66,7 @@ import Testing
 
     /// Random changes: files removed, rewritten, touched, turned into folders or symlinks;
     /// folders removed, turned into files, given new (empty) folders and files.
-    static func mutate(_ src: String, _ rng: inout Rng) -> [String] {
+    static func mutate(_ src: String, _ rng: inout SplitMix) -> [String] {
         var touched: [String] = []
         let fm = FileManager.default
         for _ in 0..<Int.random(in: 6...14, using: &rng) {
@@ -125,7 +114,7 @@ import Testing
     static func histories() throws -> Histories {
         try #require(FileManager.default.isExecutableFile(atPath: restic), "restic 0.14 is needed at \(restic)")
         let seed = ProcessInfo.processInfo.environment["BROWSE_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
-        var rng = Rng(state: seed)
+        var rng = SplitMix(state: seed)
         let tmp = TempDir()
         var h = Histories(tmp: tmp, src: tmp.sub("src"), cairnRepo: try CLITests.initRepo(tmp), resticRepo: tmp.sub("restic"), seed: seed)
         #expect(try restic(["init"], h).status == 0)
@@ -246,10 +235,17 @@ import Testing
         ]
         var nonEmpty = 0
         for args in cases {
-            let r = try Self.restic(["find", "--json"] + args, h)
+            // restic is asked one snapshot at a time: searching several, 0.14 skips a folder
+            // whose tree it already searched in another snapshot (README "find").
+            var rf: [Int: Set<String>] = [:]
+            for id in h.resticIDs {
+                let r = try Self.restic(["find", "--json", "--snapshot", id] + args, h)
+                #expect(r.status == 0, "\(args): \(r.err)")
+                rf.merge(Self.found(r.out, ids: h.resticIDs)) { $0.union($1) }
+            }
             let c = try Self.cairn(["find", "--json"] + args, h)
-            #expect(r.status == 0 && c.status == 0, "\(args): \(r.err) \(c.err)")
-            let rf = Self.found(r.out, ids: h.resticIDs), cf = Self.found(c.out, ids: h.cairnIDs)
+            #expect(c.status == 0, "\(args): \(c.err)")
+            let cf = Self.found(c.out, ids: h.cairnIDs)
             #expect(rf == cf, "seed \(h.seed) find \(args)\nrestic \(rf)\ncairn  \(cf)")
             if !rf.isEmpty { nonEmpty += 1 }
         }

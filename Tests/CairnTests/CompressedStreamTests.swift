@@ -110,7 +110,7 @@ import Testing
         let tmp = TempDir()
         let data = Fixtures.random(150_000, seed: "p") + Array(repeating: 1, count: 100_000)
         Fixtures.write(tmp.sub("p"), data)
-        var rng = Mix(5)
+        var rng = SplitMix(5)
         for (tool, format) in [("gzip", StreamCompression.gzip), ("zstd", .zstd), ("xz", .xz)] {
             let packed = Self.compress(tool, tmp.sub("p"))
             #expect(packed.withUnsafeBytes { StreamCompression.detect($0) } == format)

@@ -40,19 +40,6 @@ import Testing
     }
 }
 
-/// A small deterministic generator (splitmix64) for choosing faults.
-struct FaultRNG {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
-}
-
 /// The pristine repository every case starts from, and what each snapshot must restore to.
 final class FaultBase: @unchecked Sendable {
     let tmp = TempDir()
@@ -119,11 +106,11 @@ struct FaultCase {
     let base: FaultBase
     let seed: UInt64
     let tmp = TempDir()
-    var rng: FaultRNG
+    var rng: SplitMix
     var repoPath: String { tmp.sub("repo") }
 
     init(base: FaultBase, seed: UInt64) {
-        self.base = base; self.seed = seed; rng = FaultRNG(state: seed)
+        self.base = base; self.seed = seed; rng = SplitMix(state: seed)
     }
 
     enum Kind: String, CaseIterable {

@@ -14,7 +14,7 @@ import Testing
 
     @Test func killNineAtRandomPoints() throws {
         var tally: [String: Int] = [:]
-        var rng = FaultRNG(state: 0xC0FFEE)
+        var rng = SplitMix(state: 0xC0FFEE)
         // Kill moments are drawn below each command's observed run time (first guess 500 ms),
         // so most kills land inside the command however fast this machine is.
         var typicalMs: [Op: Int] = [:]

@@ -49,7 +49,7 @@ import Testing
     /// One random sequence. Returns what happened, and how long the last complete prune took.
     static func sequence(seed: UInt64, typicalMs: Int) throws -> (Tally, Int) {
         let label = "seed \(String(seed, radix: 16)) (rerun: CAIRN_MAINT_SEED=\(String(seed, radix: 16)))"
-        var rng = FaultRNG(state: seed)
+        var rng = SplitMix(state: seed)
         let tmp = TempDir()
         let repo = try PruneTests.initRepo(tmp)
         let src = tmp.sub("src")

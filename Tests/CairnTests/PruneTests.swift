@@ -304,7 +304,7 @@ import Testing
     /// Repacking reads only the ranges holding blobs to copy: each blob in exactly one read,
     /// reads in order and apart, none longer than the limit unless one blob is, gaps small.
     @Test func readRunsCoverEachBlobOnce() throws {
-        var rng = FaultRNG(state: 77)
+        var rng = SplitMix(state: 77)
         for _ in 0..<200 {
             var offset: UInt64 = 0
             var entries: [BlobEntry] = []

@@ -33,7 +33,7 @@ import Testing
 
     /// A random tree of nested folders, with `.key` files and a `cache` folder here and there.
     static func makeTree(_ root: String, seed: UInt64) {
-        var rng = FaultRNG(state: seed)
+        var rng = SplitMix(state: seed)
         for i in 0..<40 {
             let depth = rng.below(4)
             let dirs = (0..<depth).map { _ in ["a", "b", "cache", "c"][rng.below(4)] }

@@ -57,3 +57,20 @@ enum Fixtures {
         return st
     }
 }
+
+/// SplitMix64: a small reproducible generator for seeded and property tests (each failure
+/// prints its seed, so one case can be replayed).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(state: UInt64) { self.state = state }
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// 0 ..< n (0 when n ≤ 1).
+    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
+}

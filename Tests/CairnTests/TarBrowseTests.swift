@@ -397,7 +397,7 @@ import Testing
     @Test func randomTreesRoundTrip() throws {
         let tmp = TempDir()
         let repo = try CLITests.initRepo(tmp)
-        var rng = Mix(2026)
+        var rng = SplitMix(2026)
         let tools = ["tar --format=gnu", "tar --format=posix", "bsdtar --format=pax", "bsdtar --format=gnutar"]
         for round in 0..<8 {
             let src = tmp.sub("src\(round)")
@@ -469,7 +469,7 @@ import Testing
             #expect(Self.sh("\(cmd) -cf '\(s.tmp.sub("m.tar"))' -C '\(src)' .") == 0, "\(cmd)")
             bases.append(Fixtures.read(s.tmp.sub("m.tar")) ?? [])
         }
-        var rng = Mix(99)
+        var rng = SplitMix(99)
         bases.append(TarChunkingTests.build(&rng, members: 12).bytes)
         struct TooLong: Error {}
         var listed = 0, opened = 0

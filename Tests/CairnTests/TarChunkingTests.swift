@@ -12,7 +12,7 @@ import Testing
     /// Cut points (chunk end offsets) of `data`, read in pieces of random sizes.
     static func cuts(_ data: [UInt8], _ format: StreamFormat, seed: UInt64 = 1, cdc: FastCDC = cdc) -> (cuts: [Int], cutter: TarCutter) {
         var cutter = TarCutter(cdc: cdc, format: format)
-        var rng = Mix(seed), pos = 0, end = 0
+        var rng = SplitMix(seed), pos = 0, end = 0
         var points: [Int] = []
         try! StreamChunker(cdc: cdc).run(cutter: &cutter, read: { buf in
             let n = Swift.min(buf.count, data.count - pos, 1 + Int(rng.next() % 70_000))
@@ -183,7 +183,7 @@ import Testing
 
     static func padded(_ d: [UInt8]) -> [UInt8] { d + [UInt8](repeating: 0, count: (512 - d.count % 512) % 512) }
 
-    static func build(_ rng: inout Mix, members: Int, mtime: Int = 0o14000000000) -> Built {
+    static func build(_ rng: inout SplitMix, members: Int, mtime: Int = 0o14000000000) -> Built {
         var t = Built()
         for m in 0..<members {
             t.groupStarts.append(t.bytes.count)
@@ -203,7 +203,7 @@ import Testing
             if size > 0 && !dir {
                 t.dataStarts.append(t.bytes.count)
                 t.dataSizes[t.bytes.count] = (size + 511) / 512 * 512
-                var seeded = Mix(UInt64(m) &* 7919 &+ UInt64(size))
+                var seeded = SplitMix(UInt64(m) &* 7919 &+ UInt64(size))
                 t.bytes += padded((0..<size).map { _ in UInt8(truncatingIfNeeded: seeded.next()) })
             }
         }
@@ -213,7 +213,7 @@ import Testing
     }
 
     @Test func headerGroupsAndMemberDataStartChunks() {
-        var rng = Mix(42)
+        var rng = SplitMix(42)
         let t = Self.build(&rng, members: 60)
         let (cuts, cutter) = Self.cuts(t.bytes, .auto)
         let starts = Set([0] + cuts)
@@ -241,7 +241,7 @@ import Testing
     /// its header group; larger members' data starts a chunk of its own.
     @Test func smallMembersShareTheirHeadersChunk() {
         let big = FastCDC(parameters: .init(min: 4096, avg: 8192, max: 16384), gear: Self.cdc.gear)
-        var rng = Mix(99)
+        var rng = SplitMix(99)
         let t = Self.build(&rng, members: 120)
         let (cuts, cutter) = Self.cuts(t.bytes, .auto, cdc: big)
         #expect(cutter.notice == nil && cutter.endOfArchive == UInt64(t.end))
@@ -263,7 +263,7 @@ import Testing
         #expect(merged >= 20 && alone >= 20, "merged \(merged), alone \(alone)")
         // A new version where every mtime changed re-stores the header groups and the small
         // members' data, and nothing of the larger members.
-        var r2 = Mix(99)
+        var r2 = SplitMix(99)
         let v2 = Self.build(&r2, members: 120, mtime: 0o14000000777).bytes
         func chunks(_ d: [UInt8]) -> [[UInt8]] {
             var prev = 0
@@ -306,7 +306,7 @@ import Testing
     }
 
     @Test func randomAndCorruptedStreamsRoundTripAndNeverTrap() {
-        var rng = Mix(7)
+        var rng = SplitMix(7)
         for round in 0..<60 {
             var t = Self.build(&rng, members: 1 + Int(rng.next() % 12)).bytes
             if round % 4 != 0 {   // corrupt at a random offset
@@ -336,7 +336,7 @@ import Testing
         #expect(forced == plain)
         #expect(f.notice == "not a tar stream from byte 0: plain chunking for the rest")
         // A tar that turns into garbage: the notice names the first bad header.
-        var rng = Mix(3)
+        var rng = SplitMix(3)
         let t = Self.build(&rng, members: 5)
         let broken = Array(t.bytes[0..<t.end]) + data
         let (_, b) = Self.cuts(broken, .auto)
@@ -346,7 +346,7 @@ import Testing
     }
 
     @Test func aNewVersionWithOtherMtimesAddsLittle() {
-        var r1 = Mix(11), r2 = Mix(11)
+        var r1 = SplitMix(11), r2 = SplitMix(11)
         let v1 = Self.build(&r1, members: 80, mtime: 0o14000000000).bytes
         let v2 = Self.build(&r2, members: 80, mtime: 0o14000000777).bytes
         func newBytes(_ f: StreamFormat) -> Int {
@@ -358,7 +358,7 @@ import Testing
             return chunks(v2).filter { !old.contains(SHA256.hash(Array($0))) }.reduce(0) { $0 + $1.count }
         }
         // Every member header changed: tar-aware re-stores exactly the header groups.
-        var r3 = Mix(11)
+        var r3 = SplitMix(11)
         let t = Self.build(&r3, members: 80)
         let groups = t.groupStarts.indices.reduce(0) { sum, i in
             let next = t.dataStarts.first { $0 > t.groupStarts[i] } ?? t.end
@@ -386,15 +386,3 @@ import Testing
     }
 }
 
-/// SplitMix64: fast reproducible randomness for property tests.
-struct Mix {
-    var s: UInt64
-    init(_ seed: UInt64) { s = seed }
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
