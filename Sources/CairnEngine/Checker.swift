@@ -204,18 +204,10 @@ public final class Checker {
     /// Every tree and data blob the given snapshots reference (as far as their trees load).
     func neededBlobs(_ snapshots: [ID]) throws -> (trees: Set<ID>, data: Set<ID>) {
         var trees = Set<ID>(), data = Set<ID>()
-        func visit(_ id: ID) {
-            guard trees.insert(id).inserted, let tree = try? repo.loadTree(id) else { return }
-            for n in tree.nodes {
-                switch n.content {
-                case .chunks(let ids): data.formUnion(ids)
-                case .subtree(let sub): visit(sub)
-                case .none: break
-                }
-            }
-        }
-        for sid in snapshots {
-            if let root = try repo.loadSnapshot(sid).treeID { visit(root) }
+        let roots = try snapshots.compactMap { try repo.loadSnapshot($0).treeID }
+        try TreeClosure.walk(repo, roots: roots, failed: { id, _ in trees.insert(id) }) { id, tree in
+            trees.insert(id)
+            for n in tree.nodes { if case .chunks(let ids) = n.content { data.formUnion(ids) } }
         }
         return (trees, data)
     }

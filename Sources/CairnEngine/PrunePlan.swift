@@ -241,20 +241,13 @@ extension Pruner {
         }
         stats.snapshots = snapshots.count
         var needed = Set<BlobKey>()
-        var pending = snapshots.compactMap { $0.1.treeID }
-        while let tid = pending.popLast() {
-            guard needed.insert(BlobKey(type: .tree, id: tid)).inserted else { continue }
-            if Cancellation.requested { throw RepositoryError.interrupted }
-            let tree: Tree
-            do { tree = try repo.loadTree(tid) }
-            catch { throw RepositoryError.damaged("tree \(tid.short) cannot be read (\(error)); prune deletes nothing until `cairn check` and repair have run") }
+        try TreeClosure.walk(repo, roots: snapshots.compactMap { $0.1.treeID }, failed: { tid, error in
+            throw RepositoryError.damaged("tree \(tid.short) cannot be read (\(error)); prune deletes nothing until `cairn check` and repair have run")
+        }) { tid, tree in
+            needed.insert(BlobKey(type: .tree, id: tid))
             progress.update { $0.dirs += 1 }
             for n in tree.nodes {
-                switch n.content {
-                case .chunks(let ids): for d in ids { needed.insert(BlobKey(type: .data, id: d)) }
-                case .subtree(let sub): pending.append(sub)
-                case .none: break
-                }
+                if case .chunks(let ids) = n.content { for d in ids { needed.insert(BlobKey(type: .data, id: d)) } }
             }
         }
         return needed
