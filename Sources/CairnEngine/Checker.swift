@@ -203,13 +203,9 @@ public final class Checker {
 
     /// Every tree and data blob the given snapshots reference (as far as their trees load).
     func neededBlobs(_ snapshots: [ID]) throws -> (trees: Set<ID>, data: Set<ID>) {
-        var trees = Set<ID>(), data = Set<ID>()
         let roots = try snapshots.compactMap { try repo.loadSnapshot($0).treeID }
-        try TreeClosure.walk(repo, roots: roots, failed: { id, _ in trees.insert(id) }) { id, tree in
-            trees.insert(id)
-            for n in tree.nodes { if case .chunks(let ids) = n.content { data.formUnion(ids) } }
-        }
-        return (trees, data)
+        let used = try repo.usedBlobs(roots, failed: { _, _ in })   // unreadable trees are reported elsewhere
+        return (used.trees, used.data)
     }
 
     func checkSnapshots(only: [ID]?) throws {

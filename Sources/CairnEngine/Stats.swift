@@ -124,17 +124,14 @@ extension Repository {
         return (nodes, files, size)
     }
 
-    /// The trees and data blobs the roots reference, each tree read once.
-    func usedBlobs(_ roots: [ID]) throws -> (data: Set<ID>, trees: Set<ID>) {
+    /// The trees and data blobs the roots reference, each tree read once (the shared walk). A
+    /// tree that does not load stops it, unless `failed` returns: then it counts as referenced.
+    func usedBlobs(_ roots: [ID], failed: (ID, any Error) throws -> Void = { throw $1 }) throws -> (data: Set<ID>, trees: Set<ID>) {
         var data = Set<ID>(), trees = Set<ID>()
-        func visit(_ id: ID) throws {
-            guard trees.insert(id).inserted else { return }
-            for n in try loadTree(id).nodes {
-                data.formUnion(n.chunks)
-                if let sub = n.subtree { try visit(sub) }
-            }
+        try TreeClosure.walk(self, roots: roots, failed: { id, error in try failed(id, error); trees.insert(id) }) { id, tree in
+            trees.insert(id)
+            for n in tree.nodes { data.formUnion(n.chunks) }
         }
-        for root in roots { try visit(root) }
         return (data, trees)
     }
 
