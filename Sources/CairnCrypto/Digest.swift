@@ -70,3 +70,13 @@ public enum MD5 {
         return out
     }
 }
+
+/// libcrypto's process-wide state.
+public enum CryptoLibrary {
+    /// Keeps libcrypto's state until the process is gone. By default OpenSSL frees it in an
+    /// atexit handler, so a worker thread still hashing when `exit` runs takes a freed lock
+    /// (seen once in CI: `cairn backup` crashed in pthread_rwlock_rdlock at exit). Call first.
+    public static func keepStateUntilExit() {
+        _ = OPENSSL_init_crypto(UInt64(OPENSSL_INIT_NO_ATEXIT), nil)
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnCore
+import CairnCrypto
 import CairnEngine
 import CairnRepository
 import CairnSources
@@ -28,6 +29,7 @@ struct Cairn: ParsableCommand {
                       Check.self, Repair.self, Forget.self, Prune.self, Tag.self, Rewrite.self, Policy.self, Copy.self, Cat.self, Key.self, Unlock.self, Mount.self, Serve.self])
 
     static func main() {
+        CryptoLibrary.keepStateUntilExit()
         // One malloc arena per worker thread would keep freed blob buffers resident in each;
         // two arenas bound the memory the pipeline holds.
         _ = mallopt(M_ARENA_MAX, 2)
