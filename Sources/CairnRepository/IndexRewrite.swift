@@ -60,8 +60,9 @@ extension Repository {
         let load = try loadIndex { name, file in byFile[name] = file.packs }
         var listing = IndexListing(files: Array(byFile.keys) + load.bad.map(\.0), bad: load.bad, superseded: load.superseded)
         var byPack: [ID: [BlobEntry]] = [:]
-        for (name, packs) in byFile where !load.superseded.contains(name) {
-            for p in packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
+        for (name, packs) in byFile {
+            let live = !load.superseded.contains(name)
+            for p in packs where live || load.keptFromSuperseded.contains(p.id) { byPack[p.id, default: []].append(contentsOf: p.blobs) }
         }
         listing.packs = byPack.mapValues { entries in
             var seen = Set<BlobEntry>()

@@ -69,7 +69,23 @@ public struct WriteStats: Sendable {
     public var packsWritten = 0
 }
 
+/// Fault injection for tests of interrupted runs: `CAIRN_FAULT_KILL_AFTER_PACKS=N` makes the
+/// process kill itself (SIGKILL, as `kill -9` would) right after the N-th pack it stores is
+/// journalled, so a test interrupts at an event rather than after a guessed time.
+enum FaultPoint {
+    static let killAfterPacks: Int? = getenv("CAIRN_FAULT_KILL_AFTER_PACKS").flatMap { Int(String(cString: $0)) }
+    static let stored = Locked(0)
+    static func packStored() {
+        guard let n = killAfterPacks else { return }
+        if stored.withLock({ $0 += 1; return $0 }) >= n { kill(getpid(), SIGKILL) }
+    }
+}
+
 extension Repository {
+    /// Called after each pack is stored and journalled (the archiver writes its partial-tree
+    /// checkpoint there); nil for none.
+    public func setPackStoredHook(_ hook: (@Sendable () -> Void)?) { packStoredHook.withLock { $0 = hook } }
+
     /// Index checkpoints: after this many packs, or this many seconds, whichever is first.
     static let checkpointPacks = 32
     static let checkpointSeconds: Int64 = 300
@@ -168,6 +184,8 @@ extension Repository {
         }
         let bytesCount = pack.size
         journal?.packStored(IndexFile.Pack(id: name, blobs: pack.entries), size: bytesCount)
+        packStoredHook.withLock { $0 }?()
+        FaultPoint.packStored()
         indexState.withLock { $0.add(pack: name, blobs: pack.entries) }
         let checkpoint: Bool = writer.withLock { w in
             for e in pack.entries { w.inFlight[Int(e.type.rawValue)].remove(e.id) }

@@ -28,6 +28,7 @@ public final class Repository: Sendable {
     let packWriter: WorkerPool
     let cacheState = Locked<Cache?>(nil)
     let journalState = Locked<Journal?>(nil)
+    let packStoredHook = Locked<(@Sendable () -> Void)?>(nil)
 
     deinit { packWriter.close() }
 
@@ -41,6 +42,23 @@ public final class Repository: Sendable {
         (backend as? any MultipartBackend)?.attach(journal: j)
     }
     public var cache: Cache? { cacheState.withLock { $0 } }
+
+    /// How the local cache is used (format-spec §15.1).
+    public enum CacheUse: Sendable {
+        /// A verified cached copy stands in for a download (every command but check).
+        case readAndWrite
+        /// Every file and tree is read from the store; the cache is only refreshed from what
+        /// was read. A cached copy proves what a file held, never that the store still holds
+        /// it intact, so `check` uses this.
+        case refreshOnly
+    }
+    let cacheUseState = Locked(CacheUse.readAndWrite)
+    public var cacheUse: CacheUse {
+        get { cacheUseState.withLock { $0 } }
+        set { cacheUseState.withLock { $0 = newValue } }
+    }
+    /// The cache, when its copies may stand in for reads from the store.
+    var readableCache: Cache? { cacheUse == .readAndWrite ? cache : nil }
     public var journal: Journal? { journalState.withLock { $0 } }
 
     public static let programVersion = "cairn 0.1.0"
@@ -146,7 +164,7 @@ public final class Repository: Sendable {
     /// Loads and opens a file, checking that its bytes hash to its name.
     public func loadFile(_ type: FileType, _ name: ID) throws -> [UInt8] {
         let cacheable = type == .index || type == .snapshot
-        if cacheable, let c = cache, let sealed = c.file(type, name) {
+        if cacheable, let c = readableCache, let sealed = c.file(type, name) {
             if let plain = try? Envelope.open(sealed, type: type, key: key) { return plain }
             c.dropFile(type, name)
         }
@@ -199,6 +217,9 @@ public final class Repository: Sendable {
         /// Index files present in the store but named in another file's `supersedes` (left by an
         /// interrupted rewrite): their content is not in the in-memory index.
         public var superseded: Set<ID> = []
+        /// Packs that superseded files list and no live file does: still visible (§9), so a
+        /// client that may only add files cannot hide data by superseding what lists it.
+        public var keptFromSuperseded: Set<ID> = []
     }
 
     /// Loads every index file into memory, ignoring files another file supersedes (§9).
@@ -222,10 +243,23 @@ public final class Repository: Sendable {
         result.superseded = supersededByOthers.intersection(names)
         if !result.superseded.isEmpty {
             // Rare: a rewrite was interrupted before deleting the old files. Build the table
-            // again from the live files only, so blobs of deleted packs are not listed.
+            // again from the live files, so blobs of packs the rewrite dropped are not listed,
+            // but keep every pack a superseded file lists that no live file does: superseding
+            // narrows what readers see only to what the replacements still list (§9).
             idx = BlobIndex()
+            var livePacks = Set<ID>()
             for name in names where !result.superseded.contains(name) {
-                if let file = try? IndexFile.decode(try loadFile(.index, name)) { idx.addBulk(file) }
+                if let file = try? IndexFile.decode(try loadFile(.index, name)) {
+                    idx.addBulk(file)
+                    for p in file.packs { livePacks.insert(p.id) }
+                }
+            }
+            for name in names.sorted() where result.superseded.contains(name) {
+                guard let file = try? IndexFile.decode(try loadFile(.index, name)) else { continue }
+                let orphans = file.packs.filter { !livePacks.contains($0.id) && !result.keptFromSuperseded.contains($0.id) }
+                if orphans.isEmpty { continue }
+                idx.addBulk(IndexFile(packs: orphans))
+                for p in orphans { result.keptFromSuperseded.insert(p.id) }
             }
         }
         idx.finishBulkLoad()
@@ -249,7 +283,7 @@ public final class Repository: Sendable {
     /// Loads a blob's plaintext. With `verify`, also recomputes its keyed ID.
     public func loadBlob(_ type: BlobType, _ id: ID, verify: Bool = false) throws -> [UInt8] {
         guard let loc = lookup(type, id) else { throw RepositoryError.blobNotFound(type, id) }
-        if type == .tree, let c = cache, let stored = c.blob(id), stored.count == Int(loc.entry.storedLength) {
+        if type == .tree, let c = readableCache, let stored = c.blob(id), stored.count == Int(loc.entry.storedLength) {
             if let plain = try? stored.withUnsafeBytes({ try BlobCodec.open($0, entry: loc.entry, key: key) }),
                !verify || blobID(plain) == id { return plain }
             c.dropBlob(id)

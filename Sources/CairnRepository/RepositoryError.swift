@@ -13,6 +13,8 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
     case damaged(String)
     case interrupted
     case invalidArgument(String)
+    /// A snapshot file that cannot be read where snapshots are chosen (latest, filters, forget).
+    case unreadableSnapshot(ID, String)
 
     public var description: String {
         switch self {
@@ -26,6 +28,10 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
         case .damaged(let s): return "damaged: \(s)"
         case .interrupted: return "interrupted"
         case .invalidArgument(let s): return s
+        case .unreadableSnapshot(let id, let why):
+            return "snapshot \(id.hex) cannot be read (\(why)); it may be the one asked for, so none was chosen: "
+                + "name a snapshot by ID, pass --skip-unreadable to leave unreadable snapshots out, "
+                + "or run `cairn check` and `cairn repair snapshots --remove-unreadable`"
         }
     }
 }

@@ -10,15 +10,20 @@ public final class SpoolFile: @unchecked Sendable {   // used under the packer's
     public let fd: Int32
     public let path: String
     public private(set) var size: UInt64 = 0
+    /// A write failed part way (a full disk): the file may hold bytes past `size`, so it is
+    /// never committed (restic's packer refuses reuse after a write error too).
+    public private(set) var failed = false
 
     init(fd: Int32, path: String) { self.fd = fd; self.path = path }
 
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        guard !failed else { throw StorageError.io("\(path): an earlier write failed; this pack is discarded") }
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(size) + done)
             if n > 0 { done += n; continue }
             if n < 0 && errno == EINTR { continue }
+            failed = true
             throw LocalBackend.error(errno, "write \(path)")
         }
         size += UInt64(bytes.count)
@@ -49,6 +54,14 @@ extension LocalBackend: SpoolingBackend {
     public func commit(_ spool: SpoolFile, _ type: FileType, _ name: String) throws {
         Bandwidth.upload.transfer(Int(spool.size))
         let final = path(type, name)
+        // Only a whole file goes under its final name: no failed write, exactly the bytes
+        // appended (nothing a partial write left past them), durable before the rename.
+        guard !spool.failed else { discard(spool); throw StorageError.io("\(spool.path): a write failed; not stored as \(name)") }
+        var st = Glibc.stat()
+        guard fstat(spool.fd, &st) == 0, UInt64(st.st_size) == spool.size else {
+            discard(spool)
+            throw StorageError.io("\(spool.path): holds \(st.st_size) bytes, not the \(spool.size) written; not stored as \(name)")
+        }
         guard fsync(spool.fd) == 0 else { let e = errno; discard(spool); throw Self.error(e, "fsync \(spool.path)") }
         close(spool.fd)
         let folder = String(final[..<final.lastIndex(of: "/")!])
