@@ -87,16 +87,30 @@ public final class Archiver: @unchecked Sendable {
     /// Backs up paths. The root tree mirrors the absolute paths: /home/a becomes home/a.
     public func backup(paths: [String]) throws -> BackupResult {
         let start = Timestamp.now()
-        let absolute = try paths.map { try Self.absolute($0) }
+        var absolute = try paths.map { try Self.absolute($0) }
+        // A path that does not exist (a typo, a disk not mounted) is left out with a warning;
+        // when none exists there is nothing to save, and an empty snapshot would count towards
+        // --keep-last and push real ones out, so none is saved (restic's rule).
+        let missing = absolute.filter { p in let (st, e) = FS.lstat(p); return st == nil && (e == ENOENT || e == ENOTDIR) }
+        if !missing.isEmpty {
+            let names = missing.map { FS.string($0) }
+            guard missing.count < absolute.count else {
+                throw RepositoryError.invalidArgument("nothing to back up: \(names.count == 1 ? "the path \(names[0]) does not exist" : "none of the paths exist (\(names.joined(separator: ", ")))"); no snapshot was saved")
+            }
+            absolute.removeAll { missing.contains($0) }
+            for n in names { warnings.append("\(n) does not exist (left out of the snapshot)") }
+        }
         let display = absolute.map { FS.string($0) }.sorted()
         let parentID = try findParent(paths: display)
         let parentTree = try parentID.map { try repo.loadTree(try repo.loadSnapshot($0).treeID!) }
         source = options.hostname + "\n" + display.joined(separator: "\n")
         resuming = !options.force && !options.dryRun && (repo.journal?.hasFiles(source: source) ?? false)
+        checkpointWithEveryPack()
+        defer { repo.setPackStoredHook(nil) }
         Scanner.start(paths: absolute, excludes: excludes, oneFileSystem: options.oneFileSystem, progress: progress)
         let trie = PathTrie()
         for p in absolute { trie.insert(p.split(separator: 47).map(Array.init)) }
-        let root = try guarded { try buildVirtual(trie, path: [47], parent: parentTree, rootDevice: nil) }
+        let root = try guarded { try LargeStack.run { try buildVirtual(trie, path: [47], parent: parentTree, rootDevice: nil) } }
         return try finish(root: root, paths: display, parent: parentID, start: start)
     }
 
@@ -363,12 +377,26 @@ public final class Archiver: @unchecked Sendable {
     /// Writes the batch to the journal when it is big or a second old (or when forced).
     func flushReadFiles(force: Bool) {
         guard let journal = repo.journal else { return }
+        Self.flush(readFiles, to: journal, source: source, force: force)
+    }
+
+    static func flush(_ readFiles: Locked<(files: [(path: [UInt8], node: Node)], flushed: Timestamp)>, to journal: Journal,
+                      source: String, force: Bool) {
         let batch: [(path: [UInt8], node: Node)] = readFiles.withLock { r in
             let due = force || r.files.count >= 512 || Timestamp.now().nanoseconds - r.flushed.nanoseconds > 1_000_000_000
             guard due, !r.files.isEmpty else { return [] }
             let b = r.files; r.files = []; r.flushed = Timestamp.now(); return b
         }
         journal.filesRead(source: source, batch)
+    }
+
+    /// Makes the checkpoint deterministic: every file read before a pack was reported stored
+    /// is in the journal by the time that pack is (so a run killed after N packs reuses at
+    /// least the files whose blobs are in those N packs, whatever the timing).
+    func checkpointWithEveryPack() {
+        guard !options.dryRun, !source.isEmpty, let journal = repo.journal else { return }
+        let files = readFiles, src = source
+        repo.setPackStoredHook { Self.flush(files, to: journal, source: src, force: true) }
     }
 
     /// The IDs of one stream's chunks, filled in by workers in any order.

@@ -8,6 +8,10 @@ public struct SnapshotFilter: Sendable {
     public var tags: [String] = []
     public var paths: [String] = []
     public var before: Timestamp? = nil
+    /// What to do with a snapshot file that cannot be read while choosing (`latest`, filters).
+    /// nil (the default): refuse, because it might be the snapshot the user meant (§11.3).
+    /// Otherwise it is called for each one, which is then left out.
+    public var skipUnreadable: (@Sendable (ID, Error) -> Void)? = nil
     public init() {}
 
     public func matches(_ s: Snapshot) -> Bool {
@@ -23,12 +27,26 @@ extension Repository {
     /// means the newest snapshot at or before that time.
     public func resolveSnapshot(_ spec: String, filter: SnapshotFilter = .init()) throws -> (ID, Snapshot) {
         if spec == "latest" {
-            let all = try snapshots().snapshots.filter { filter.matches($0.1) }
+            let all = try matchingSnapshots(filter)
             guard let last = all.last else { throw RepositoryError.fileNotFound("no snapshot matches (host/tag/path/before filters)") }
             return last
         }
+        guard !spec.isEmpty else { throw RepositoryError.invalidArgument("an empty snapshot name: give an ID, a unique ID prefix or latest") }
         let id = try find(.snapshot, prefix: spec)
         return (id, try loadSnapshot(id))
+    }
+
+    /// Every snapshot the filter matches, oldest first. A snapshot file that cannot be read
+    /// could be one of them, so it is an error naming it, unless `filter.skipUnreadable`
+    /// says to leave such files out: nothing is chosen from a list that may be missing its
+    /// newest member.
+    public func matchingSnapshots(_ filter: SnapshotFilter) throws -> [(ID, Snapshot)] {
+        let (all, bad) = try snapshots()
+        if let (id, e) = bad.first {
+            guard let skip = filter.skipUnreadable else { throw RepositoryError.unreadableSnapshot(id, "\(e)") }
+            for (id, e) in bad { skip(id, e) }
+        }
+        return all.filter { filter.matches($0.1) }
     }
 
     /// The node at `path` inside a tree ("/" or "" is the root folder itself).

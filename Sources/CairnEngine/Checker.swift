@@ -98,7 +98,12 @@ public final class Checker {
     var report = CheckReport()
     var badBlobs = Set<ID>()
 
-    public init(repository: Repository, progress: OperationProgress = OperationProgress()) { repo = repository; self.progress = progress }
+    /// Check trusts nothing but the store: from here on the repository reads every file and
+    /// tree from it, and the local cache is only refreshed from what was read (§15.1).
+    public init(repository: Repository, progress: OperationProgress = OperationProgress()) {
+        repo = repository; self.progress = progress
+        repository.cacheUse = .refreshOnly
+    }
 
     func damage(_ kind: String, _ id: String, _ msg: String) { report.damage.append(Damage(kind: kind, id: id, message: msg)) }
 
@@ -125,11 +130,16 @@ public final class Checker {
             damage("pack", pack.hex, "listed in the index but missing from the store (\(blobs.count) blobs)")
             for b in blobs { badBlobs.insert(b.id) }
         }
+        // Every file under data/ is checked, indexed or not: a pack no index lists must still
+        // be a whole pack under its SHA-256 name (its header opens; with read-data, every byte).
         let unindexed = stored.keys.filter { indexed[$0] == nil }
         if !unindexed.isEmpty {
             report.hints.append("\(unindexed.count) pack(s) not in any index (left by an interrupted backup or prune; the next backup indexes and reuses them, the next prune deletes the unused ones)")
         }
         var work = indexed.sorted(by: { $0.key < $1.key }).compactMap { p in stored[p.key].map { (p.key, $0, p.value) } }
+        if options.snapshots == nil {
+            work += unindexed.sorted().map { ($0, stored[$0]!, [BlobEntry]()) }
+        }
         var readWhole: Set<ID>
         if let only = options.snapshots {
             // Only the packs the chosen snapshots need, each read whole.
@@ -146,13 +156,16 @@ public final class Checker {
         // Pack headers against the index, or whole packs, in parallel.
         let repo = self.repo, progress = self.progress
         let verdicts = Locked([PackVerdict]())
-        let whole = readWhole, jobs = work
+        let whole = readWhole, jobs = work, inNoIndex = Set(unindexed)
         DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
             if Cancellation.requested { return }
             let (pack, size, blobs) = jobs[i]
             progress.update { $0.files += 1; $0.current = pack.short }
-            let v = whole.contains(pack) ? PackVerdict.readData(repo, pack, size: size, indexed: blobs)
+            var v = whole.contains(pack) ? PackVerdict.readData(repo, pack, size: size, indexed: blobs)
                                          : PackVerdict.header(repo, pack, size: size, indexed: blobs)
+            if inNoIndex.contains(pack) {
+                for i in v.damage.indices { v.damage[i].message += " (a pack in no index: `cairn repair packs` or `cairn prune` removes it)" }
+            }
             progress.addBytes(Int(v.bytes))
             verdicts.withLock { $0.append(v) }
         }
@@ -216,7 +229,7 @@ public final class Checker {
         var treeOK: [ID: Bool] = [:]   // tree ID → whole subtree restores
         for (sid, snap) in snaps {
             guard let root = snap.treeID else { continue }
-            walk(root, path: "", snapshot: sid, memo: &treeOK)
+            try LargeStack.run { walk(root, path: "", snapshot: sid, memo: &treeOK) }
         }
     }
 

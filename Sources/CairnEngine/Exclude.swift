@@ -21,6 +21,21 @@ struct ExcludeMatcher: Sendable {
         return false
     }
 
+    /// The index of the first pattern that matches `path` (absolute) or one of the folders
+    /// above it, so a pattern naming a folder takes in everything below it.
+    func firstMatch(selfOrAncestorOf path: PathBytes) -> Int? {
+        var end = path.count
+        while end > 0 {
+            let p = Array(path[..<end])
+            let nameStart = p.lastIndex(of: 47).map { $0 + 1 } ?? 0
+            let name = Array(p[nameStart...])
+            if let i = patterns.indices.first(where: { patterns[$0].contains(47) ? match(patterns[$0], p) : match(patterns[$0], name) }) { return i }
+            guard let slash = p.lastIndex(of: 47) else { break }
+            end = slash
+        }
+        return nil
+    }
+
     func match(_ pattern: [UInt8], _ text: PathBytes) -> Bool { Self.glob(pattern, text) }
 
     /// Shell glob match of a whole text; `**` is `*`, and without FNM_PATHNAME `*` spans "/".

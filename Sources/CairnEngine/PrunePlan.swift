@@ -1,4 +1,5 @@
 import CairnCore
+import CairnCrypto
 import CairnFormat
 import CairnRepository
 import CairnStorage
@@ -78,6 +79,9 @@ public struct PruneStats: Sendable, Codable, Equatable {
     public var missingPacks = 0
     /// Unindexed packs whose header does not open: left alone (`check --read-data` reports them).
     public var unreadablePacks: [String] = []
+    /// Unindexed packs whose header does not open and whose bytes do not match their name
+    /// (a truncated write, a stranger's file): deleted.
+    public var garbagePacks: [String] = []
 }
 
 /// What prune will do, computed before anything is written.
@@ -122,7 +126,18 @@ extension Pruner {
             plan.known.insert(id)
             if Cancellation.requested { throw RepositoryError.interrupted }
             do { packs[id] = try repo.readPackHeader(id, size: size).entries; plan.stats.unindexedPacks += 1 }
-            catch { plan.stats.unreadablePacks.append(id.hex) }
+            catch {
+                // No index lists it and its header does not open. If its bytes do not hash to
+                // its name either, it is no pack Cairn made whole (a write cut short, or a
+                // stranger's file): nothing can be read out of it, so it goes. Otherwise (or
+                // when it cannot be read now) it is left for `repair packs`.
+                if let bytes = try? repo.backend.read(.pack, id.hex), SHA256.hash(bytes) != id {
+                    plan.delete.append(id); plan.stats.packsToDelete += 1; plan.stats.bytesToDelete += size
+                    plan.stats.garbagePacks.append(id.hex)
+                } else {
+                    plan.stats.unreadablePacks.append(id.hex)
+                }
+            }
         }
         plan.rewriteIndex = plan.stats.missingPacks > 0 || plan.stats.unindexedPacks > 0
             || !listing.superseded.isEmpty || !listing.bad.isEmpty

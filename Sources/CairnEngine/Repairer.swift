@@ -14,6 +14,7 @@ public final class Repairer {
 
     public init(repository: Repository, progress: OperationProgress = OperationProgress()) {
         repo = repository; self.progress = progress
+        repository.cacheUse = .refreshOnly   // repairs what the store holds, not what the cache remembers (§15.1)
     }
 
     // MARK: index

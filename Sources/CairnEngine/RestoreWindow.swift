@@ -34,7 +34,14 @@ struct RestoreWindow: Sendable {
     struct Outcome: Sendable {
         var damaged: Set<Int> = []
         var warnings: [String] = []
+        /// Files a write into failed: the first error of each (a write error is not damage
+        /// in the repository, and is reported once per file, not once per chunk).
+        var writeFailed: [Int: String] = [:]
+        /// The target's file system is full: every pack stops, the restore ends.
+        var full = false
     }
+    /// Set when a write finds the file system full, so no pack goes on writing.
+    let stopped = Locked(false)
 
     /// Plans and runs a window. `fds[i]` and `chunks[i]` describe file i.
     func run(fds: [Int32], chunks: [[ID]], names: [String]) -> (sizes: [Int], outcome: Outcome) {
@@ -59,8 +66,12 @@ struct RestoreWindow: Sendable {
         DispatchQueue.concurrentPerform(iterations: packs.count) { i in
             let (pack, needs) = packs[i]
             let local = restorePack(pack, needs: needs.values.sorted { $0.entry.offset < $1.entry.offset }, fds: fds, names: names)
-            if !local.damaged.isEmpty || !local.warnings.isEmpty {
-                shared.withLock { $0.damaged.formUnion(local.damaged); $0.warnings += local.warnings }
+            if !local.damaged.isEmpty || !local.warnings.isEmpty || !local.writeFailed.isEmpty || local.full {
+                shared.withLock {
+                    $0.damaged.formUnion(local.damaged); $0.warnings += local.warnings
+                    $0.writeFailed.merge(local.writeFailed) { a, _ in a }
+                    $0.full = $0.full || local.full
+                }
             }
         }
         return (sizes, shared.withLock { $0 })
@@ -70,7 +81,7 @@ struct RestoreWindow: Sendable {
         var out = Outcome()
         var i = 0
         while i < needs.count {
-            if Cancellation.requested { return out }
+            if Cancellation.requested || stopped.withLock({ $0 }) { return out }
             // A run of blobs with small gaps between them: one read.
             var j = i + 1
             var end = needs[i].entry.offset + UInt64(needs[i].entry.storedLength)
@@ -85,15 +96,25 @@ struct RestoreWindow: Sendable {
             }
             for n in needs[i..<j] {
                 let lo = Int(n.entry.offset - start), hi = lo + Int(n.entry.storedLength)
+                let plain: [UInt8]
                 do {
-                    let plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[lo..<hi]), entry: n.entry, key: repo.key) }
-                    if !Restorer.isZero(plain) {
-                        for t in n.targets { try write(plain, fd: fds[t.file], at: t.offset, name: names[t.file]) }
-                    }
-                    progress.addBytes(plain.count * n.targets.count)
+                    plain = try bytes.withUnsafeBytes { try BlobCodec.open(UnsafeRawBufferPointer(rebasing: $0[lo..<hi]), entry: n.entry, key: repo.key) }
                 } catch {
-                    fail(n, "\(error)", &out, names)
+                    fail(n, "\(error)", &out, names); continue
                 }
+                if !Restorer.isZero(plain) {
+                    for t in n.targets where out.writeFailed[t.file] == nil {
+                        do { try write(plain, fd: fds[t.file], at: t.offset, name: names[t.file]) } catch let e as SourceError {
+                            out.writeFailed[t.file] = "\(e)"
+                            if e.errno == ENOSPC || e.errno == EDQUOT {
+                                out.full = true
+                                stopped.withLock { $0 = true }
+                                return out
+                            }
+                        } catch { out.writeFailed[t.file] = "\(error)" }
+                    }
+                }
+                progress.addBytes(plain.count * n.targets.count)
             }
             i = j
         }

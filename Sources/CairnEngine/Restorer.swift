@@ -15,7 +15,33 @@ public struct RestoreOptions: Sendable {
     public var excludes: [String] = []
     public var overwrite = OverwritePolicy.always
     public var verify = false
+    /// Restore even when the target's file system has less free space than the files need.
+    public var force = false
     public init() {}
+}
+
+/// Why a restore stopped before the end.
+public enum RestoreError: Error, Sendable, CustomStringConvertible {
+    /// The files to restore need more than the target's file system has free (checked first).
+    case insufficientSpace(needed: UInt64, available: UInt64, target: String)
+    /// The target's file system filled during the restore: what was restored by then.
+    case targetFull(files: Int, bytes: UInt64, target: String)
+
+    public var description: String {
+        switch self {
+        case .insufficientSpace(let n, let a, let t):
+            return "the files to restore need \(Self.mib(n)) but \(t) has \(Self.mib(a)) free: nothing was written. "
+                + "Free space, restore less (a path, --include), or pass --force to try anyway"
+        case .targetFull(let f, let b, let t):
+            return "no space left on the file system of \(t): restore stopped after \(f) complete file(s), \(Self.mib(b)); "
+                + "the file being written when it filled is incomplete. Free space and restore again (--overwrite if-changed keeps what is done)"
+        }
+    }
+
+    static func mib(_ n: UInt64) -> String {
+        let tenths = (n * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
+    }
 }
 
 public struct RestoreResult: Sendable {
@@ -84,21 +110,68 @@ public final class Restorer {
         guard rootFD >= 0 else { throw SourceError(path: t, errno: errno, what: "open target") }
         defer { close(rootFD) }
         defer { for f in pending { close(f.fd) }; pending = [] }
+        if !options.force {
+            let needed = try plannedBytes(node, display: displayPath)
+            var fs = statvfs()
+            if fstatvfs(rootFD, &fs) == 0 {
+                let free = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
+                if needed > free { throw RestoreError.insufficientSpace(needed: needed, available: free, target: target) }
+            }
+        }
+        self.target = target
         if node.type == .directory, let sub = node.subtree {
-            try restoreTree(sub, dirFD: rootFD, rel: [], display: displayPath)
+            try LargeStack.run { try restoreTree(sub, dirFD: rootFD, rel: [], display: displayPath) }
         } else if !Node.isSafeName(node.name) {
             warn(unsafeName(node.name, in: displayPath))
         } else {
             try restoreNode(node, dirFD: rootFD, rel: node.name, display: displayPath.isEmpty ? node.name : displayPath)
         }
         try flushWindow()
+        // An include that matched nothing is almost always a mistyped path: say so rather than
+        // report a restore of nothing as a success.
+        for (i, p) in includes.patterns.enumerated() where !includeHits.contains(i) {
+            warn("--include \(FS.shown(p)) matched nothing in \(displayPath.isEmpty ? "the snapshot" : FS.shown(displayPath)) (patterns match the paths `cairn ls` prints, such as /home/me/file.txt, or a name such as *.txt)")
+        }
         return result
     }
 
+    /// Patterns match the path as recorded in the snapshot and as `ls` and `find` print it
+    /// (absolute: "/home/me/docs/file3.txt"), as backup's `--exclude` does, whether or not the
+    /// restore started below the root (`latest:/home/me`, `latest:home/me`).
     func wanted(_ display: PathBytes, _ node: Node) -> Bool {
-        if excludes.excluded(display, name: node.name) { return false }
+        let path = display.first == 47 ? display : [47] + display
+        if excludes.excluded(path, name: node.name) { return false }
         if includes.patterns.isEmpty || node.type == .directory { return true }
-        return includes.excluded(display, name: node.name)
+        guard let i = includes.firstMatch(selfOrAncestorOf: path) else { return false }
+        includeHits.insert(i)
+        return true
+    }
+    /// The include patterns that matched something.
+    var includeHits = Set<Int>()
+    var target = ""
+
+    /// The bytes of the regular files a restore of `node` writes (with the patterns): what
+    /// the target's file system must have free. Trees are walked as the restore walks them.
+    func plannedBytes(_ node: Node, display: PathBytes) throws -> UInt64 {
+        guard node.type == .directory, let root = node.subtree else { return node.type == .file ? node.size : 0 }
+        let patterns = !includes.patterns.isEmpty || !excludes.patterns.isEmpty
+        var memo: [ID: UInt64] = [:]
+        func size(_ id: ID, _ display: PathBytes, _ depth: Int) -> UInt64 {
+            if !patterns, let m = memo[id] { return m }
+            guard depth < Self.maxDepth, let tree = try? repo.loadTree(id) else { return 0 }
+            var total: UInt64 = 0
+            for n in tree.nodes where Node.isSafeName(n.name) {
+                let d = FS.join(display, n.name)
+                guard wanted(d, n) else { continue }
+                if n.type == .file { total &+= n.size }
+                else if n.type == .directory, let sub = n.subtree { total &+= size(sub, d, depth + 1) }
+            }
+            if !patterns { memo[id] = total }
+            return total
+        }
+        let total = try LargeStack.run { size(root, display, 0) }
+        includeHits = []   // counted again by the restore itself
+        return total
     }
 
     func warn(_ s: String) { result.warnings.append(s); progress.update { $0.errors += 1 } }
@@ -276,6 +349,11 @@ public final class Restorer {
         for w in outcome.warnings { warn(w) }
         if Cancellation.requested { throw RepositoryError.interrupted }
         for (i, f) in files.enumerated() {
+            if let e = outcome.writeFailed[i] {
+                warn("\(shown(f.display)): not restored completely: \(e)")
+                continue
+            }
+            if outcome.full { continue }   // not finished: the window stopped when the disk filled
             // The length is what the chunks give; the recorded size is only compared with it,
             // never used to extend or reserve space.
             if ftruncate(f.fd, off_t(sizes[i])) != 0 { warn("\(shown(f.display)): cannot set its length to \(sizes[i]): \(errnoText())") }
@@ -290,6 +368,7 @@ public final class Restorer {
             }
             applyMetadata(f.node, fd: f.fd, dirFD: -1, display: f.display)
         }
+        if outcome.full { throw RestoreError.targetFull(files: result.files, bytes: result.bytes, target: target) }
     }
 
     static func isZero(_ d: [UInt8]) -> Bool {

@@ -94,7 +94,10 @@ struct TreeRewriter {
     var copied = Set<ID>()
     var emptyTree: ID?
 
-    init(repo: Repository, source: Repository?, dryRun: Bool) { self.repo = repo; self.source = source; self.dryRun = dryRun }
+    init(repo: Repository, source: Repository?, dryRun: Bool) {
+        self.repo = repo; self.source = source; self.dryRun = dryRun
+        repo.cacheUse = .refreshOnly   // what is damaged in the store, not what the cache remembers (§15.1)
+    }
 
     /// The tree's replacement; paths are relative to it ("" is the tree itself).
     mutating func rewrite(_ id: ID) throws -> Rewritten {

@@ -63,8 +63,8 @@ extension Repository {
     public func resolveSource(_ spec: String, kind: SourceKind, filter: SnapshotFilter) throws -> (ID, Snapshot, SourceRef) {
         let (id, snap): (ID, Snapshot)
         if spec == "latest" {
-            let all = try snapshots().snapshots.filter {
-                filter.matches($0.1) && $0.1.tags.contains(kind.rawValue) && !$0.1.tags.contains(safetyTag)
+            let all = try matchingSnapshots(filter).filter {
+                $0.1.tags.contains(kind.rawValue) && !$0.1.tags.contains(safetyTag)
             }
             guard let last = all.last else { throw RepositoryError.fileNotFound("no \(kind.rawValue) snapshot matches") }
             (id, snap) = last

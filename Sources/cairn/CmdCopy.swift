@@ -63,8 +63,12 @@ struct Copy: ParsableCommand {
         }
 
         var chosen: [(ID, Snapshot)]
+        var unreadable = 0
         if snapshots.isEmpty {
-            chosen = try source.snapshots().snapshots
+            let (all, bad) = try source.snapshots()
+            for (id, e) in bad { stderr("warning: snapshot \(id.short) of the source cannot be read (not copied): \(e)") }
+            unreadable = bad.count
+            chosen = all
         } else {
             chosen = try snapshots.map { try source.resolveSnapshot($0) }
         }
@@ -98,5 +102,6 @@ struct Copy: ParsableCommand {
         } else if !global.quiet {
             stdout("\(copied) snapshot(s) copied, \(skipped) already there; \(s.blobsAdded[0] + s.blobsAdded[1]) blobs added (\(formatBytes(s.storedBytesAdded)) stored)")
         }
+        if unreadable > 0 { throw ExitWith(code: .incomplete) }
     }
 }

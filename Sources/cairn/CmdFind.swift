@@ -24,7 +24,7 @@ struct Find: ParsableCommand {
         let repo = try global.open()
         try repo.loadIndex()
         let f = try filters.filter
-        let snaps = snapshots.isEmpty ? try repo.snapshots().snapshots.filter { f.matches($0.1) }
+        let snaps = snapshots.isEmpty ? try repo.matchingSnapshots(f)
             : try snapshots.map { try repo.resolveSnapshot($0, filter: f) }
         struct Group: Encodable { var matches: [LsEntry]; var hits: Int; var snapshot: String }
         var groups: [Group] = []

@@ -114,10 +114,9 @@ struct Forget: ParsableCommand {
             }
             if global.json { try global.emit(json: remove.map(\.hex)) }
         } else {
-            let (all, bad) = try repo.snapshots()
-            for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
             let given = keep.policy
-            let list = all.filter { f.matches($0.1) }
+            let list = try repo.matchingSnapshots(f)
+            let all = try repo.snapshots().snapshots
             // No --keep-* flags: each group's saved policy (`cairn policy set`), if it has one.
             let saved = given.isEmpty
             if !saved && !global.json && !global.quiet { stdout("Applying policy: \(given)") }

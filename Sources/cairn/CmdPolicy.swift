@@ -60,6 +60,8 @@ private func change(_ policy: SavedPolicy?, global: GlobalOptions, scope: Policy
     let repo = try global.open()
     let lock = try repo.acquireLock(exclusive: true, operation: "policy")
     defer { lock.release() }
+    // An unreadable snapshot may be a group's newest: refuse unless told to leave it out.
+    _ = try repo.matchingSnapshots(try scope.filters.filter)
     let (all, _) = try repo.snapshots()
     let groups = try scope.groups(all)
     if groups.isEmpty { throw RepositoryError.invalidArgument("no snapshot matches the filters: a policy is saved in a group's snapshots, back up first") }

@@ -43,6 +43,7 @@ func report(_ r: PruneResult, _ global: GlobalOptions) {
         stdout("\(p.snapshots) snapshot(s); \(p.packs) pack(s), \(formatBytes(p.packBytes)); blobs used \(formatBytes(p.usedBytes)), unused \(formatBytes(p.unusedBytes))\(p.duplicateBlobs > 0 ? " (\(p.duplicateBlobs) duplicate blob(s))" : "")")
         if p.unindexedPacks > 0 { stdout("\(p.unindexedPacks) pack(s) in no index were read from their headers") }
         if p.missingPacks > 0 { stdout("\(p.missingPacks) pack(s) listed in the index are missing from the store and are dropped from it") }
+        for u in p.garbagePacks { stdout("pack \(u.prefix(16)): in no index, its header does not open and its bytes do not match its name; \(verb == "did" ? "deleted" : "to delete")") }
         for u in p.unreadablePacks { stdout("pack \(u.prefix(16)): in no index and its header does not open; left alone (run `cairn check --read-data`)") }
         stdout("\(verb == "did" ? "deleted" : "to delete"): \(p.packsToDelete) pack(s), \(formatBytes(p.bytesToDelete))")
         stdout("\(verb == "did" ? "repacked" : "to repack"): \(p.packsToRepack) pack(s), \(formatBytes(p.bytesToRepack)) (\(p.blobsToCopy) blob(s), \(formatBytes(p.bytesToCopy)) copied\(r.dryRun ? "" : " into \(r.packsWritten) new pack(s)"))")

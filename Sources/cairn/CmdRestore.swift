@@ -21,6 +21,7 @@ struct Restore: ParsableCommand {
     @Option(help: "Existing files: always | if-changed | never.") var overwrite = OverwritePolicy.always
     @Flag(help: "Re-read restored files and check them against the snapshot.") var verify = false
     @Flag(help: "Unpack the members of a tar stream snapshot instead of the tar file (also SNAPSHOT:STREAM:PATH).") var fromStream = false
+    @Flag(help: "Restore even when the target's file system has less free space than the files need.") var force = false
 
     func run() throws {
         let repo = try global.open()
@@ -30,7 +31,7 @@ struct Restore: ParsableCommand {
         let (spec, path) = splitSnapshotPath(snapshot)
         let (id, snap) = try repo.resolveSnapshot(spec, filter: try filters.filter)
         var o = RestoreOptions()
-        o.includes = include; o.excludes = exclude; o.overwrite = overwrite; o.verify = verify
+        o.includes = include; o.excludes = exclude; o.overwrite = overwrite; o.verify = verify; o.force = force
         if try restoreMembers(repo, id: id, snap: snap, path: path, fromStream: fromStream, options: o, target: target, global: global) { return }
         let node = try repo.node(at: path, root: snap.treeID!)
         let progress = OperationProgress()

@@ -15,7 +15,7 @@ struct Snapshots: ParsableCommand {
         let (all, bad) = try repo.snapshots()
         let f = try filters.filter
         let list = all.filter { f.matches($0.1) }
-        for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable: \(e)") }
+        for (id, e) in bad { stderr("warning: snapshot \(id.hex) cannot be read: \(e)") }
         if global.json {
             struct Out: Encodable { var id: String; var snapshot: Snapshot }
             try global.emit(json: list.map { Out(id: $0.0.hex, snapshot: $0.1) })
@@ -123,7 +123,7 @@ struct Stats: ParsableCommand {
         let repo = try global.open()
         try repo.loadIndex()
         let f = try filters.filter
-        let snaps = snapshots.isEmpty ? try repo.snapshots().snapshots.filter { f.matches($0.1) }.map(\.1)
+        let snaps = snapshots.isEmpty ? try repo.matchingSnapshots(f).map(\.1)
             : try snapshots.map { try repo.resolveSnapshot($0, filter: f).1 }
         if let mode { return try show(try repo.stats(mode, snapshots: snaps), mode) }
         let s = try repo.stats(snapshots: snaps)

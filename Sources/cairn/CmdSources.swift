@@ -46,8 +46,9 @@ struct SourceJob: Sendable {
 }
 
 /// Opens the repository (one connection per parallel worker, the password read once), takes
-/// a shared lock, and runs the jobs, `parallel` at a time. A failed job is reported and the
-/// others go on; exit 1 when any failed, 130 when interrupted.
+/// a shared lock, and runs the jobs, `parallel` at a time. A failed job (its export command
+/// missing or failing) is reported and saves no snapshot; the others go on. Exit 1 when every
+/// source failed, 3 when some did (as backup's paths), 130 when interrupted.
 func runSourceBackups(_ global: GlobalOptions, _ options: BackupOptions, parallel: Int = 1, _ jobs: [SourceJob]) throws {
     let password = try global.password()
     let repo = try global.open(readPassword: { password })
@@ -105,7 +106,7 @@ func runSourceBackups(_ global: GlobalOptions, _ options: BackupOptions, paralle
     let failed = failures.withLock { $0 }
     if !failed.isEmpty {
         stderr("\(failed.count) of \(jobs.count) source(s) failed: \(failed.joined(separator: ", ")); no snapshot was saved for them")
-        throw ExitWith(code: .fatal)
+        throw ExitWith(code: failed.count == jobs.count ? .fatal : .incomplete)
     }
 }
 

@@ -119,11 +119,14 @@ struct FilterOptions: ParsableArguments {
     var paths: [String] = []
     @Option(help: ArgumentHelp("With latest: the newest snapshot at or before this time (2026-11-21 14:00, RFC 3339).", valueName: "time"))
     var before: String?
+    @Flag(name: .customLong("skip-unreadable"), help: "Leave out snapshot files that cannot be read (default: refuse, as one may be the snapshot meant).")
+    var skipUnreadable = false
 
     var filter: SnapshotFilter {
         get throws {
             var f = SnapshotFilter()
             f.hosts = hosts; f.tags = tags; f.paths = paths
+            if skipUnreadable { f.skipUnreadable = { id, e in stderr("warning: snapshot \(id.short) cannot be read (left out): \(e)") } }
             if let before {
                 guard let t = Timestamp.parse(before) else { throw ValidationError("cannot read time \(before): use 2026-11-21 14:00 or RFC 3339") }
                 f.before = t
@@ -193,11 +196,11 @@ struct ExcludeOptions: ParsableArguments {
 /// snapshot the filters match (unreadable ones are warned about and left alone). Also every
 /// readable snapshot, to recognize one an interrupted earlier run already saved.
 func selectSnapshots(_ repo: Repository, named: [String], filter f: SnapshotFilter) throws -> (all: [(ID, Snapshot)], targets: [(ID, Snapshot)]) {
-    let (all, bad) = try repo.snapshots()
     guard !named.isEmpty else {
-        for (id, e) in bad { stderr("warning: snapshot \(id.short) unreadable (left alone): \(e)") }
-        return (all, all.filter { f.matches($0.1) })
+        let targets = try repo.matchingSnapshots(f)
+        return (try repo.snapshots().snapshots, targets)
     }
+    let (all, _) = try repo.snapshots()
     var targets: [(ID, Snapshot)] = []
     for s in named {
         let t = try repo.resolveSnapshot(s, filter: f)
