@@ -11,7 +11,9 @@ import Testing
 /// keys, many small packs) is built once; each case copies it, applies one or two faults, and
 /// then requires:
 ///   1. opening either works or (config damage only) fails with a clear error, never a crash;
-///   2. `check --read-data` reports the damage (faults that leave data readable excepted);
+///   2. `check --read-data` reports the damage (faults that leave data readable excepted),
+///      the same damage with the local cache cold and warm (filled from the pristine copy
+///      before the fault: check must never believe it);
 ///   3. repair index → repair packs → repair snapshots leave a repository check calls healthy;
 ///   4. every snapshot that was intact before the repair is still there and restores bit-exact,
 ///      and every rewritten snapshot restores, bit-exact except the paths it marks damaged.
@@ -209,19 +211,31 @@ struct FaultCase {
     /// Runs the case; returns the fault kind (or kind/outcome) for the tally.
     mutating func run() throws -> String {
         try FileManager.default.copyItem(atPath: base.repoPath, toPath: repoPath)
+        // Warm a cache with every index and snapshot file and tree of the pristine copy.
+        let cacheFolder = tmp.sub("cache")
+        do {
+            let warm = try open()
+            try warm.attachCache(folder: cacheFolder)
+            try warm.loadIndex()
+            for (_, snap) in try warm.snapshots().snapshots { try warm.walk(snap.treeID!) { _, _ in true } }
+        }
         let kind = try inject()
         let label = "seed \(seed) \(kind)"
         let repo: Repository
-        do { repo = try open() } catch {
+        do { repo = try open(); try repo.attachCache(folder: cacheFolder) } catch {
             // Only the config is a single point of failure (as in restic and borg).
             #expect(kind == .flipConfig || kind == .truncateConfig, "\(label): open failed: \(error)")
             #expect("\(error)".count > 10, "\(label): unclear error")
             return kind.rawValue + "(unopenable)"
         }
         let before = try Checker(repository: repo).run(readData: true)
+        let cold = try Checker(repository: try open()).run(readData: true)
         if !Self.benign.contains(kind) && kind != .flipConfig && kind != .truncateConfig {
-            #expect(!before.healthy, "\(label): check found nothing")
+            #expect(!before.healthy, "\(label): check with a warm cache found nothing")
+            #expect(!cold.healthy, "\(label): check found nothing")
         }
+        let seen = { (r: CheckReport) in Set(r.damage.map { $0.kind + " " + $0.id }) }
+        #expect(seen(before) == seen(cold), "\(label): warm cache \(seen(before).sorted()) vs cold \(seen(cold).sorted())")
         // The oracle, taken before any repair touches the store.
         let recoverableBlobs = Set(base.locations.keys.filter { recoverable($0, key: repo) })
         let intactBefore = Set(base.expected.keys).subtracting(before.affected.compactMap { ID(hex: $0.snapshot) })
