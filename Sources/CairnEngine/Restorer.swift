@@ -39,7 +39,7 @@ public enum RestoreError: Error, Sendable, CustomStringConvertible {
     }
 
     static func mib(_ n: UInt64) -> String {
-        let tenths = (n * 10 + (1 << 19)) >> 20
+        let tenths = UInt64((Double(n) / Double(1 << 20) * 10).rounded())
         return "\(tenths / 10).\(tenths % 10) MiB"
     }
 }
@@ -151,11 +151,17 @@ public final class Restorer {
     var target = ""
 
     /// The bytes of the regular files a restore of `node` writes (with the patterns): what
-    /// the target's file system must have free. Trees are walked as the restore walks them.
+    /// the target's file system must have free. Trees are walked as the restore walks them;
+    /// a file counts what its chunks hold (their plain lengths in the index), never the size
+    /// the tree records, which a damaged or hostile repository may get wrong.
     func plannedBytes(_ node: Node, display: PathBytes) throws -> UInt64 {
-        guard node.type == .directory, let root = node.subtree else { return node.type == .file ? node.size : 0 }
+        func content(_ n: Node) -> UInt64 {
+            n.chunks.reduce(UInt64(0)) { $0 &+ UInt64(repo.lookup(.data, $1)?.entry.plainLength ?? 0) }
+        }
+        guard node.type == .directory, let root = node.subtree else { return node.type == .file ? content(node) : 0 }
         let patterns = !includes.patterns.isEmpty || !excludes.patterns.isEmpty
         var memo: [ID: UInt64] = [:]
+        var linked = Set<String>()   // a hard-linked file is written once
         func size(_ id: ID, _ display: PathBytes, _ depth: Int) -> UInt64 {
             if !patterns, let m = memo[id] { return m }
             guard depth < Self.maxDepth, let tree = try? repo.loadTree(id) else { return 0 }
@@ -163,7 +169,7 @@ public final class Restorer {
             for n in tree.nodes where Node.isSafeName(n.name) {
                 let d = FS.join(display, n.name)
                 guard wanted(d, n) else { continue }
-                if n.type == .file { total &+= n.size }
+                if n.type == .file, n.links <= 1 || linked.insert("\(n.device):\(n.inode)").inserted { total &+= content(n) }
                 else if n.type == .directory, let sub = n.subtree { total &+= size(sub, d, depth + 1) }
             }
             if !patterns { memo[id] = total }

@@ -27,14 +27,15 @@ struct Check: ParsableCommand {
         let repo = try global.open()
         let lock = try repo.acquireLock(exclusive: false, operation: "check")
         defer { lock.release() }
+        let progress = OperationProgress()
+        let checker = Checker(repository: repo, progress: progress)   // from here on, nothing is read from the cache
         if !snapshotIDs.isEmpty {
             options.snapshots = try snapshotIDs.map { try repo.resolveSnapshot($0).0 }
         }
-        let progress = OperationProgress()
         if options.readData == .all, global.showProgress { progress.update { $0.totalBytes = (try? repo.backend.list(.pack).reduce(0) { $0 + $1.size }) ?? nil } }
         let line = ProgressLine(progress, verb: "check", enabled: global.showProgress)
         let report: CheckReport
-        do { report = try Checker(repository: repo, progress: progress).run(options) }
+        do { report = try checker.run(options) }
         catch RepositoryError.interrupted { line.stop(); throw ExitWith(code: .interrupted) }
         line.stop()
         if global.json { try global.emit(json: report) } else { print(report, readAny: options.readData != .none || options.snapshots != nil) }

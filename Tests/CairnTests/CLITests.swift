@@ -107,21 +107,12 @@ import Testing
         let tmp = TempDir()
         let repo = try Self.initRepo(tmp)
         let data = Fixtures.random(6 << 20, seed: "kill")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["-r", repo, "--no-cache", "-q", "backup", "--stdin", "--stdin-filename", "big"]
-        var env = ProcessInfo.processInfo.environment; env["CAIRN_PASSWORD"] = "pw"; p.environment = env
-        let inp = Pipe()
-        p.standardInput = inp
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        inp.fileHandleForWriting.write(Data(data))
-        // Wait until packs reach the store, then kill -9 while stdin is still open.
+        // The process kills itself (SIGKILL) right after its third pack is stored: an event,
+        // not a polled time, while standard input is still being read.
+        let killed = try Self.cairn(["backup", "--stdin", "--stdin-filename", "big"], repo: repo, stdin: Data(data),
+                                    env: ["CAIRN_FAULT_KILL_AFTER_PACKS": "3"])
+        #expect(killed.status == 9, "not killed: exit \(killed.status) \(killed.err)")
         let packs = { (try? FileManager.default.subpathsOfDirectory(atPath: repo + "/data").filter { $0.count > 60 && !$0.contains(".tmp-") }.count) ?? 0 }
-        var waited = 0
-        while packs() < 3 && waited < 300 { usleep(100_000); waited += 1 }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
         let written = packs()
         #expect(written >= 3)
         let check = try Self.cairn(["check", "--read-data"], repo: repo)

@@ -101,6 +101,33 @@ import Testing
         #expect(paths == [tmp.sub("here")], "\(String(describing: paths))")
     }
 
+    /// Sources: an export command that is missing or fails saves no snapshot for that source;
+    /// exit 1 when every source failed, 3 when some did.
+    @Test func aSourceWhoseExportCommandIsMissingSavesNothing() throws {
+        let tmp = TempDir()
+        let repo = try CLITests.initRepo(tmp)
+        // No podman at all on PATH.
+        let none = try Self.cairn(["backup", "podman-volume", "data"], repo, env: ["PATH": tmp.sub("empty-bin")])
+        #expect(none.status == 1, "\(none.out) \(none.err)")
+        #expect(Self.snapshotIDs(repo).isEmpty)
+        // A podman that exports volume `a` and knows no volume `b`.
+        let bin = tmp.sub("bin")
+        Fixtures.write(bin + "/podman", Array("""
+            #!/bin/sh
+            if [ "$1 $2 $3" = "volume export a" ]; then exec tar -cf - -C \(tmp.path) bin; fi
+            echo "Error: no such volume $3" >&2; exit 125
+            """.utf8))
+        chmod(bin + "/podman", 0o755)
+        let path = bin + ":/usr/bin:/bin"
+        let some = try Self.cairn(["backup", "podman-volume", "a", "b"], repo, env: ["PATH": path])
+        #expect(some.status == 3, "\(some.out) \(some.err)")
+        #expect(some.err.contains("podman-volume:b"), "\(some.err)")
+        #expect(Self.snapshotIDs(repo).count == 1)
+        let all = try Self.cairn(["backup", "podman-volume", "b", "c"], repo, env: ["PATH": path])
+        #expect(all.status == 1, "\(all.out) \(all.err)")
+        #expect(Self.snapshotIDs(repo).count == 1)
+    }
+
     // MARK: 3. restore patterns as ls prints paths
 
     @Test func restoreIncludesTakeAbsolutePathsAndSayWhenNothingMatches() throws {
