@@ -1,5 +1,6 @@
 /// How a stream is cut: `tar` cuts at member boundaries, `raw` is plain FastCDC, `auto` is tar
-/// when the first 512 bytes are a tar header.
+/// when the first 512 bytes are a tar header with the ustar magic or of the v7 form (`tar`
+/// needs only a header block there: checksum and size).
 public enum StreamFormat: String, Sendable, CaseIterable {
     case auto, tar, raw
 }
@@ -99,7 +100,9 @@ public struct TarCutter {
                 state = .raw
                 return cdc.cut(w)
             }
-            guard first ? h.isPlausibleFirst : h.checksumIsValid, let size = h.paddedDataSize else {
+            // Under auto the first header must also look like tar (magic or v7); a forced
+            // format asks only what every header must pass (spec §13.4 "Detection").
+            guard first && !forced ? h.isPlausibleFirst : h.checksumIsValid, let size = h.paddedDataSize else {
                 if off > 0 { state = .group(pending: 0, sparseData: nil); return off }
                 return fallBack(w)
             }

@@ -15,7 +15,14 @@ public enum TestVectors {
     public static let scrypt = ScryptParameters(n: 1024, r: 8, p: 1)
     public static let time = Timestamp.parse("2026-01-01T00:00:00Z")!
 
-    /// The files of the vector snapshot: path → content.
+    /// The folder the vector snapshot backs up; the root tree holds it as a real backup of
+    /// that path would (spec §11 "Root tree for paths"): root → `vector` → the files.
+    public static let folder = "vector"
+    /// The snapshot summary's duration (a fixed number with a fraction, spec §11).
+    public static let durationSeconds = 0.25
+
+    /// The files of the vector snapshot: path below `/vector` → content, in the order they
+    /// are chunked.
     public static func files() -> [(String, [UInt8])] {
         let text = Array(String(repeating: "Cairn keeps many versions cheaply.\n", count: 40).utf8)
         let random = SeededRandom(seed: "cairn vector random file").bytes(10_000)
@@ -30,8 +37,16 @@ public enum TestVectors {
         public var masterKey: String
         public var snapshot: String
         public var rootTree: String
-        public var files: [String: [String]]   // path → data blob IDs
+        public var files: [String: [String]]   // path in the snapshot (`/vector/…`) → data blob IDs
         public var fileSHA256: [String: String]
+    }
+
+    /// A node owned by `vector` (uid/gid 1000) with mtime = ctime = `time`; inode and device 0.
+    static func node(_ name: String, _ type: NodeType, mode: UInt32, size: UInt64 = 0, links: UInt32,
+                     linkTarget: String = "", content: NodeContent = .none) -> Node {
+        Node(name: Array(name.utf8), type: type, mode: mode, uid: 1000, gid: 1000, user: Array("vector".utf8),
+             group: Array("vector".utf8), mtime: time.nanoseconds, ctime: time.nanoseconds, size: size,
+             inode: 0, device: 0, links: links, linkTarget: Array(linkTarget.utf8), content: content)
     }
 
     /// Writes the repository into `path` (which must not exist yet).
@@ -50,35 +65,37 @@ public enum TestVectors {
                 let piece = Array(content[end.0..<end.1])
                 ids.append(try repo.saveBlob(.data, piece).id)
             }
-            return Node(name: Array(name.utf8), type: .file, mode: 0o644, uid: 1000, gid: 1000,
-                        user: Array("vector".utf8), group: Array("vector".utf8), mtime: time.nanoseconds,
-                        ctime: time.nanoseconds, size: UInt64(content.count), inode: 0, device: 0, links: 1,
-                        content: .chunks(ids))
+            return node(name, .file, mode: 0o644, size: UInt64(content.count), links: 1, content: .chunks(ids))
         }
         var top: [Node] = []
         var sub: [Node] = []
+        var bytesRead: UInt64 = 0
         for (p, content) in files() {
             let name = String(p.split(separator: "/").last!)
             let n = try fileNode(name, content)
-            blobLists[p] = n.chunks.map(\.hex)
-            hashes[p] = SHA256.hash(content).hex
+            blobLists["/\(folder)/\(p)"] = n.chunks.map(\.hex)
+            hashes["/\(folder)/\(p)"] = SHA256.hash(content).hex
+            bytesRead += UInt64(content.count)
             if p.hasPrefix("sub/") { sub.append(n) } else { top.append(n) }
         }
         var subTree = Tree(nodes: sub); subTree.sort()
         let subID = try repo.saveTree(subTree)
-        top.append(Node(name: Array("sub".utf8), type: .directory, mode: 0o755, uid: 1000, gid: 1000,
-                        user: Array("vector".utf8), group: Array("vector".utf8), mtime: time.nanoseconds,
-                        ctime: time.nanoseconds, links: 2, content: .subtree(subID)))
-        top.append(Node(name: Array("link".utf8), type: .symlink, mode: 0o777, uid: 1000, gid: 1000,
-                        user: Array("vector".utf8), group: Array("vector".utf8), mtime: time.nanoseconds,
-                        ctime: time.nanoseconds, size: 9, links: 1, linkTarget: Array("hello.txt".utf8)))
-        var root = Tree(nodes: top); root.sort()
+        top.append(node("sub", .directory, mode: 0o755, links: 2, content: .subtree(subID)))
+        top.append(node("link", .symlink, mode: 0o777, size: 9, links: 1, linkTarget: "hello.txt"))
+        var vectorTree = Tree(nodes: top); vectorTree.sort()
+        let vectorID = try repo.saveTree(vectorTree)
+        let root = Tree(nodes: [node(folder, .directory, mode: 0o755, links: 3, content: .subtree(vectorID))])
         let rootID = try repo.saveTree(root)
         try repo.flush()
+        // What a backup of /vector records (spec §11): every blob and byte this run added.
+        let stats = repo.writeStats
         var summary = Snapshot.Summary()
-        summary.filesNew = 5; summary.totalFiles = 5; summary.dirs = 1
-        summary.totalBytes = files().reduce(0) { $0 + UInt64($1.1.count) }
-        let snap = Snapshot(time: time, tree: rootID, paths: ["/vector"], hostname: "vector-host", username: "vector",
+        summary.filesNew = files().count; summary.totalFiles = files().count; summary.dirs = 2
+        summary.bytesRead = bytesRead; summary.totalBytes = bytesRead
+        summary.dataBlobs = stats.blobsAdded[0]; summary.treeBlobs = stats.blobsAdded[1]
+        summary.bytesAdded = stats.plainBytesAdded; summary.bytesStored = stats.storedBytesAdded
+        summary.durationSeconds = durationSeconds
+        let snap = Snapshot(time: time, tree: rootID, paths: ["/" + folder], hostname: "vector-host", username: "vector",
                             uid: 1000, gid: 1000, tags: ["vector"], parent: nil, excludes: [],
                             programVersion: "cairn test vectors", summary: summary)
         let snapID = try repo.saveSnapshot(snap)

@@ -9,7 +9,8 @@ import Glibc
 ///     config  keys/<id>  data/<xx>/<id>  index/<id>  snapshots/<id>  locks/<id>
 ///
 /// Writes go to `.tmp-<name>-<random>` in the target folder, are fsynced, renamed into
-/// place, and the folder is fsynced. Listings skip `.tmp-` files (left by a crash).
+/// place, and the folder is fsynced; a pack built in place is `data/<xx>/.tmp-pack-<random>`
+/// (Spool.swift). Listings skip `.tmp-` files (left by a crash).
 public struct LocalBackend: Backend {
     public let root: String
     public var location: String { root }
@@ -188,6 +189,7 @@ public struct LocalBackend: Backend {
     public func removeStaleTemporaries(olderThan seconds: Int = 3600) -> Int {
         var removed = 0
         let now = time(nil)
+        // `data/` itself: earlier versions spooled packs there as `.tmp-spool-<hex>`.
         var dirs = FileType.allCases.filter { $0 != .pack && $0 != .config }.map { folder($0) } + [root, root + "/data"]
         for i in 0..<256 { dirs.append(dataFolder(i)) }
         for dir in dirs {

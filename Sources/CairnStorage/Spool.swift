@@ -39,9 +39,20 @@ public protocol SpoolingBackend: Backend {
 }
 
 extension LocalBackend: SpoolingBackend {
+    /// The temporary name of a file built in place (spec §14): `.tmp-pack-<random hex>` in
+    /// the `data/<xx>` folder of the random hex's first two digits, as its final name is not
+    /// known until its last byte. (Before, spools were `data/.tmp-spool-<hex>`; cleaning still
+    /// looks in `data/` for those.)
+    func spoolPath(_ type: FileType, random: UInt64) -> String {
+        let hex = String(random, radix: 16)
+        let digits = String(repeating: "0", count: 16 - hex.count) + hex
+        let dir = type == .pack ? root + "/data/" + digits.prefix(2) : folder(type)
+        return dir + "/" + Self.tempPrefix + (type == .pack ? "pack" : "spool") + "-" + digits
+    }
+
     public func createSpool(_ type: FileType) throws -> SpoolFile {
-        let dir = type == .pack ? root + "/data" : folder(type)
-        let path = dir + "/" + Self.tempPrefix + "spool-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let path = spoolPath(type, random: UInt64.random(in: 0...UInt64.max))
+        let dir = String(path[..<path.lastIndex(of: "/")!])
         var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 && errno == ENOENT {
             do { try recreateFolder(dir) } catch { throw Self.error(errno, "create \(dir)") }
@@ -51,6 +62,9 @@ extension LocalBackend: SpoolingBackend {
         return SpoolFile(fd: fd, path: path)
     }
 
+    /// fsync, rename into the final name's folder (another `data/<xx>` of the same file
+    /// system, so still one atomic step), fsync that folder and, when it is another one, the
+    /// spool's folder.
     public func commit(_ spool: SpoolFile, _ type: FileType, _ name: String) throws {
         Bandwidth.upload.transfer(Int(spool.size))
         let final = path(type, name)
@@ -65,13 +79,15 @@ extension LocalBackend: SpoolingBackend {
         guard fsync(spool.fd) == 0 else { let e = errno; discard(spool); throw Self.error(e, "fsync \(spool.path)") }
         close(spool.fd)
         let folder = String(final[..<final.lastIndex(of: "/")!])
+        let spoolFolder = String(spool.path[..<spool.path.lastIndex(of: "/")!])
         if rename(spool.path, final) != 0 {
             let e = errno
             guard e == ENOENT, (try? recreateFolder(folder)) != nil, rename(spool.path, final) == 0 else {
                 unlink(spool.path); throw Self.error(e, "rename to \(final)")
             }
         }
-        do { try Self.syncFolder(String(final[..<final.lastIndex(of: "/")!])) } catch { throw Self.error(errno, "fsync folder of \(final)") }
+        do { try Self.syncFolder(folder) } catch { throw Self.error(errno, "fsync folder of \(final)") }
+        if spoolFolder != folder { try? Self.syncFolder(spoolFolder) }   // the old name's removal; nothing depends on it
     }
 
     public func discard(_ spool: SpoolFile) {

@@ -345,6 +345,32 @@ import Testing
         #expect(Self.cuts(t.bytes, .raw).cuts == StreamChunker(cdc: Self.cdc).cutPoints(t.bytes))
     }
 
+    /// `--stream-format tar` asks of the first block only what every header passes (checksum
+    /// and size, spec §13.4 "Detection"): a first header without the ustar magic that is not a
+    /// v7 header either is cut as tar, as under auto a stream with the magic is; auto cuts it
+    /// plainly.
+    @Test func aForcedTarNeedsNoMagicInItsFirstHeader() {
+        var rng = SplitMix(7)
+        let t = Self.build(&rng, members: 30)
+        var odd = t.bytes
+        for i in 257..<263 { odd[i] = 0 }          // no magic
+        odd[263] = 0x30; odd[264] = 0x30          // a version: not a v7 header either
+        for i in 148..<156 { odd[i] = 0x20 }
+        let sum = odd[0..<512].reduce(0) { $0 + Int($1) }
+        for (i, b) in String(format: "%06o", sum).utf8.enumerated() { odd[148 + i] = b }
+        odd[154] = 0
+        odd.withUnsafeBytes { b in
+            let h = TarHeader(UnsafeRawBufferPointer(rebasing: b[0..<512]))
+            #expect(h.checksumIsValid && h.size != nil && !h.hasUstarMagic && !h.isPlausibleFirst)
+        }
+        let (forced, f) = Self.cuts(odd, .tar)
+        #expect(forced == Self.cuts(t.bytes, .auto).cuts)
+        #expect(f.isTar && f.notice == nil && f.endOfArchive == UInt64(t.end))
+        let (auto, a) = Self.cuts(odd, .auto)
+        #expect(auto == StreamChunker(cdc: Self.cdc).cutPoints(odd))
+        #expect(!a.isTar && a.notice == nil)
+    }
+
     @Test func aNewVersionWithOtherMtimesAddsLittle() {
         var r1 = SplitMix(11), r2 = SplitMix(11)
         let v1 = Self.build(&r1, members: 80, mtime: 0o14000000000).bytes
