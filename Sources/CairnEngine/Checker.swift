@@ -126,9 +126,17 @@ public final class Checker {
         }
         let indexed = listing.packs
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
+        var goneSuperseded = 0
         for (pack, blobs) in indexed where stored[pack] == nil {
-            damage("pack", pack.hex, "listed in the index but missing from the store (\(blobs.count) blobs)")
+            // Only a superseded index file still names it (put back, or on a store that lists
+            // deleted files late): a note; a snapshot that needs one of its blobs is damaged
+            // and named by the tree walk below.
+            if listing.fromSuperseded.contains(pack) { goneSuperseded += 1 }
+            else { damage("pack", pack.hex, "listed in the index but missing from the store (\(blobs.count) blobs)") }
             for b in blobs { badBlobs.insert(b.id) }
+        }
+        if goneSuperseded > 0 {
+            report.hints.append("\(goneSuperseded) pack(s) named only by superseded index files are gone from the store; `cairn prune` or `cairn repair index` drops them")
         }
         // Every file under data/ is checked, indexed or not: a pack no index lists must still
         // be a whole pack under its SHA-256 name (its header opens; with read-data, every byte).

@@ -52,6 +52,8 @@ extension Repository {
         public var files: [ID] = []
         public var bad: [(ID, Error)] = []
         public var superseded: Set<ID> = []
+        /// Packs only superseded files list, kept visible (§9).
+        public var fromSuperseded: Set<ID> = []
     }
 
     /// Loads the index and lists every pack it names; superseded files are skipped.
@@ -60,10 +62,11 @@ extension Repository {
         let load = try loadIndex { name, file in byFile[name] = file.packs }
         var listing = IndexListing(files: Array(byFile.keys) + load.bad.map(\.0), bad: load.bad, superseded: load.superseded)
         var byPack: [ID: [BlobEntry]] = [:]
-        for (name, packs) in byFile {
-            let live = !load.superseded.contains(name)
-            for p in packs where live || load.keptFromSuperseded.contains(p.id) { byPack[p.id, default: []].append(contentsOf: p.blobs) }
+        for (name, packs) in byFile where !load.superseded.contains(name) {
+            for p in packs { byPack[p.id, default: []].append(contentsOf: p.blobs) }
         }
+        for (id, entries) in load.keptFromSuperseded { byPack[id, default: []].append(contentsOf: entries) }
+        listing.fromSuperseded = Set(load.keptFromSuperseded.keys)
         listing.packs = byPack.mapValues { entries in
             var seen = Set<BlobEntry>()
             return entries.filter { seen.insert($0).inserted }.sorted { $0.offset < $1.offset }

@@ -217,9 +217,10 @@ public final class Repository: Sendable {
         /// Index files present in the store but named in another file's `supersedes` (left by an
         /// interrupted rewrite): their content is not in the in-memory index.
         public var superseded: Set<ID> = []
-        /// Packs that superseded files list and no live file does: still visible (§9), so a
-        /// client that may only add files cannot hide data by superseding what lists it.
-        public var keptFromSuperseded: Set<ID> = []
+        /// Packs that superseded files list and no live file does, with their entries for
+        /// blobs no live file lists: still visible (§9), so a client that may only add files
+        /// cannot hide data by superseding what lists it.
+        public var keptFromSuperseded: [ID: [BlobEntry]] = [:]
     }
 
     /// Loads every index file into memory, ignoring files another file supersedes (§9).
@@ -246,20 +247,27 @@ public final class Repository: Sendable {
             // again from the live files, so blobs of packs the rewrite dropped are not listed,
             // but keep every pack a superseded file lists that no live file does: superseding
             // narrows what readers see only to what the replacements still list (§9).
+            // A blob the live files list keeps the live location.
             idx = BlobIndex()
             var livePacks = Set<ID>()
+            var liveBlobs = Set<BlobKeyRef>()
             for name in names where !result.superseded.contains(name) {
                 if let file = try? IndexFile.decode(try loadFile(.index, name)) {
                     idx.addBulk(file)
-                    for p in file.packs { livePacks.insert(p.id) }
+                    for p in file.packs {
+                        livePacks.insert(p.id)
+                        for b in p.blobs { liveBlobs.insert(BlobKeyRef(type: b.type, id: b.id)) }
+                    }
                 }
             }
             for name in names.sorted() where result.superseded.contains(name) {
                 guard let file = try? IndexFile.decode(try loadFile(.index, name)) else { continue }
-                let orphans = file.packs.filter { !livePacks.contains($0.id) && !result.keptFromSuperseded.contains($0.id) }
-                if orphans.isEmpty { continue }
-                idx.addBulk(IndexFile(packs: orphans))
-                for p in orphans { result.keptFromSuperseded.insert(p.id) }
+                for p in file.packs where !livePacks.contains(p.id) && result.keptFromSuperseded[p.id] == nil {
+                    let only = p.blobs.filter { !liveBlobs.contains(BlobKeyRef(type: $0.type, id: $0.id)) }
+                    if only.isEmpty { continue }
+                    result.keptFromSuperseded[p.id] = only
+                    idx.addBulk(IndexFile(packs: [IndexFile.Pack(id: p.id, blobs: only)]))
+                }
             }
         }
         idx.finishBulkLoad()
@@ -328,6 +336,9 @@ public final class Repository: Sendable {
         return try PackHeader.open(sealed: sealed, packSize: packSize, key: key)
     }
 }
+
+/// A blob's type and ID, as a set member.
+struct BlobKeyRef: Hashable { var type: BlobType; var id: ID }
 
 /// Host facts recorded in snapshots, key files and locks.
 public enum Host {
