@@ -46,7 +46,9 @@ public struct LocalBackend: Backend {
             guard st.st_mode & S_IFMT == S_IFDIR else {
                 throw StorageError.refused("\(root) is a file, not a folder: cannot create a repository there")
             }
-            if let entry = try firstEntry(root) {
+            // The empty layout of an earlier create (rest-server's `?create=true`, then init) is fine.
+            let layout = Set(FileType.allCases.filter { $0 != .config }.map(\.folder))
+            if let entry = try firstEntry(root, except: layout) {
                 throw StorageError.refused("\(root) is not empty (it holds \(entry)) and is not a repository: "
                                            + "create the repository in a new or empty folder")
             }
@@ -56,13 +58,17 @@ public struct LocalBackend: Backend {
         for i in 0..<256 { try mkdirs(dataFolder(i)) }
     }
 
-    /// The name of one entry of a folder other than . and .., or nil when it is empty.
-    func firstEntry(_ dir: String) throws -> String? {
+    /// The name of one entry of a folder other than . and .. and the folders named in
+    /// `except`, or nil when there is none.
+    func firstEntry(_ dir: String, except: Set<String> = []) throws -> String? {
         guard let d = opendir(dir) else { throw Self.error(errno, "list \(dir)") }
         defer { closedir(d) }
         while let e = readdir(d) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { return name }
+            if name == "." || name == ".." { continue }
+            var st = Glibc.stat()
+            if except.contains(name), sysStat(dir + "/" + name, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { continue }
+            return name
         }
         return nil
     }
