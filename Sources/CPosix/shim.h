@@ -22,3 +22,12 @@ static const int cposix_o_path = O_PATH;
 #else
 static const int cposix_o_path = 010000000;
 #endif
+
+/// lseek's SEEK_DATA and SEEK_HOLE (Linux 3.1+; glibc shows them only under _GNU_SOURCE).
+#ifdef SEEK_DATA
+static const int cposix_seek_data = SEEK_DATA;
+static const int cposix_seek_hole = SEEK_HOLE;
+#else
+static const int cposix_seek_data = 3;
+static const int cposix_seek_hole = 4;
+#endif

@@ -92,6 +92,35 @@ public struct StreamChunker {
         try run(cut: { cutter.cut($0) }, read: read, chunk: chunk)
     }
 
+    /// Like `run(read:chunk:)` (plain FastCDC), for a source that knows where it has runs of
+    /// zeros without reading them (a file's holes): `zeros(offset)` is how many bytes from
+    /// stream offset `offset` are known to be zero. A chunk that starts in such a run with at
+    /// least `max` zeros ahead is cut without scanning — FastCDC cuts every run of `max` zeros at
+    /// the same point, so the cuts are those of a full scan — and `chunk` is told it is all zeros.
+    public func run(read: (UnsafeMutableRawBufferPointer) throws -> Int, zeros: (UInt64) -> UInt64,
+                    chunk: (UnsafeRawBufferPointer, _ allZero: Bool) throws -> Void) throws {
+        let maxSize = cdc.parameters.max
+        var zeroCut: Int?
+        var position: UInt64 = 0
+        var lastWasZero = false
+        try run(cut: { w in
+            let n: Int
+            if w.count >= maxSize && zeros(position) >= UInt64(maxSize) {
+                if zeroCut == nil {
+                    let z = UnsafeMutableRawBufferPointer.allocate(byteCount: maxSize, alignment: 16)
+                    defer { z.deallocate() }
+                    z.initializeMemory(as: UInt8.self, repeating: 0)
+                    zeroCut = cdc.cut(UnsafeRawBufferPointer(z))
+                }
+                n = zeroCut!; lastWasZero = true
+            } else {
+                n = cdc.cut(w); lastWasZero = false
+            }
+            position += UInt64(n)
+            return n
+        }, read: read, chunk: { try chunk($0, lastWasZero) })
+    }
+
     /// `cut` gets the bytes from the next chunk's start: at least `max` of them unless at the
     /// end of the stream.
     func run(cut: (UnsafeRawBufferPointer) -> Int, read: (UnsafeMutableRawBufferPointer) throws -> Int,

@@ -47,8 +47,10 @@ public struct TarCutter {
 
     /// What to tell the user when the stream stopped being cut as tar before its end-of-archive.
     public var notice: String? {
-        fallbackOffset.map { "not a tar stream from byte \($0): plain chunking for the rest" }
+        fallbackOffset.map { (fallbackReason.map { $0 + ": " } ?? "") + "not a tar stream from byte \($0): plain chunking for the rest" }
     }
+    /// Why tar-aware cutting gave up, when it was more than a block that is not a header.
+    public private(set) var fallbackReason: String?
 
     public mutating func cut(_ data: UnsafeRawBufferPointer) -> Int {
         let n = next(data)
@@ -110,14 +112,22 @@ public struct TarCutter {
             off += bs
             if h.isGroupRecord {
                 // A pax size record (a member over 8 GiB) overrides the member header's field.
-                if h.typeflag == 0x78 || h.typeflag == 0x58, let raw = h.size, raw <= UInt64(limit - off),
-                   let s = TarHeader.paxSize(UnsafeRawBufferPointer(rebasing: w[off..<(off + Int(raw))])) {
-                    paxSize = s
+                if h.typeflag == 0x78 || h.typeflag == 0x58, let raw = h.size, raw <= UInt64(limit - off) {
+                    switch TarHeader.paxSize(UnsafeRawBufferPointer(rebasing: w[off..<(off + Int(raw))])) {
+                    case .none: break
+                    case .valid(let s): paxSize = s
+                    case .invalid(let v):
+                        // Where the member's data ends is unknown: not tar from this header on.
+                        off -= bs
+                        if off > 0 { state = .group(pending: 0, sparseData: nil); return off }
+                        fallbackReason = "the pax header at byte \(position) has an invalid size \"\(String(decoding: v, as: UTF8.self))\""
+                        return fallBack(w)
+                    }
                 }
                 pending = size; continue
             }
             var dataSize = size
-            if let s = paxSize, !(0x31...0x36).contains(h.typeflag), s <= UInt64.max - 511 { dataSize = (s + 511) & ~511 }
+            if let s = paxSize, !(0x31...0x36).contains(h.typeflag) { dataSize = (s + 511) & ~511 }
             paxSize = nil
             if h.isExtendedSparse { sparseData = dataSize; continue }
             return member(off, dataSize, w)

@@ -106,14 +106,27 @@ public struct TarHeader {
         return true
     }
 
-    /// The value of the last `size` record in pax extended header data before any malformed
-    /// record; nil when there is none or it is not a decimal number.
-    public static func paxSize(_ d: UnsafeRawBufferPointer) -> UInt64? {
-        var found: UInt64?
+    /// The last `size` record in pax extended header data (before any malformed record).
+    public enum PaxSize: Equatable {
+        case none
+        case valid(UInt64)
+        /// Not a decimal number (negative, other characters), or more than a member can hold
+        /// (the size padded to 512 must fit in 64 bits): the value as written.
+        case invalid([UInt8])
+    }
+
+    public static func paxSize(_ d: UnsafeRawBufferPointer) -> PaxSize {
+        var found = PaxSize.none
         paxRecords(d) { key, value in
-            if key.elementsEqual("size".utf8) { found = decimal(value) }
+            if key.elementsEqual("size".utf8) { found = paxSize(value: value) }
         }
         return found
+    }
+
+    /// One `size` record's value, checked.
+    public static func paxSize(value: some Collection<UInt8>) -> PaxSize {
+        guard let n = decimal(value), n <= UInt64.max - 511 else { return .invalid(Array(value.prefix(40))) }
+        return .valid(n)
     }
 
     /// A decimal number of 1 … 20 digits that fits in 64 bits; nil otherwise.

@@ -13,6 +13,23 @@ public struct ScryptParameters: Sendable, Equatable, Codable {
     /// 2^15 / 8 / 1: 32 MiB of memory, about 0.1 s here.
     public static let `default` = ScryptParameters(n: 1 << 15, r: 8, p: 1)
 
+    /// The work a derivation takes: time grows with N·r·p, memory with N·r (128·r·N bytes).
+    public var cost: UInt64 { n &* r &* p }
+
+    /// The largest cost a key file is tried with unless the user allows more (format-spec §4.3):
+    /// 16 times the default's (2^18), so at most about 1.6 s and 512 MiB per key file. A key
+    /// file planted with the format's largest cost (2^21 · 8 · 16) would otherwise cost every
+    /// command minutes and 2 GiB.
+    public static let ceiling: UInt64 = 1 << 22
+
+    public var isWithinCeiling: Bool { cost <= Self.ceiling }
+
+    /// "N=2^15 r=8 p=1" for messages.
+    public var shown: String {
+        let log = n.trailingZeroBitCount
+        return (n == 1 << log ? "N=2^\(log)" : "N=\(n)") + " r=\(r) p=\(p)"
+    }
+
     public var isSane: Bool {
         n >= 2 && n & (n - 1) == 0 && n <= 1 << 24 && r >= 1 && r <= 64 && p >= 1 && p <= 16
             && 128 * r * n <= 2 << 30

@@ -351,13 +351,20 @@ public final class Archiver: @unchecked Sendable {
         defer { close(fd) }
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         do {
-            let (ids, size) = try chunk(read: { buf in
-                while true {
-                    let n = Glibc.read(fd, buf.baseAddress, buf.count)
-                    if n >= 0 { return n }
-                    if errno != EINTR { throw SourceError(path: path, errno: errno, what: "read") }
-                }
-            })
+            let (ids, size): ([ID], UInt64)
+            if SparseFile.hasHoles(fd) {
+                // Holes are zeros the disk need not give: not read, and cut without scanning.
+                let sparse = SparseFile(fd: fd, path: path)
+                (ids, size) = try chunk(read: { try sparse.read($0) }, zeros: { sparse.zeros(at: $0) })
+            } else {
+                (ids, size) = try chunk(read: { buf in
+                    while true {
+                        let n = Glibc.read(fd, buf.baseAddress, buf.count)
+                        if n >= 0 { return n }
+                        if errno != EINTR { throw SourceError(path: path, errno: errno, what: "read") }
+                    }
+                })
+            }
             slot.node.content = .chunks(ids)
             slot.node.size = size
             slot.ok = true
@@ -414,14 +421,37 @@ public final class Archiver: @unchecked Sendable {
     }
 
     func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, cutter: inout TarCutter) throws -> ([ID], UInt64) {
+        try chunk { (handle: (UnsafeRawBufferPointer, Bool) throws -> Void) in
+            try StreamChunker(cdc: repo.cdc).run(cutter: &cutter, read: read) { try handle($0, false) }
+        }
+    }
+
+    /// A file with holes: `zeros` tells which bytes are known zeros (SparseFile). Runs of
+    /// zeros are cut without scanning and their ID computed once per length.
+    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, zeros: (UInt64) -> UInt64) throws -> ([ID], UInt64) {
+        try chunk { handle in try StreamChunker(cdc: repo.cdc).run(read: read, zeros: zeros, chunk: handle) }
+    }
+
+    /// `produce` calls its argument with each chunk in order, and whether it is all zeros.
+    func chunk(_ produce: ((UnsafeRawBufferPointer, Bool) throws -> Void) throws -> Void) throws -> ([ID], UInt64) {
         var size: UInt64 = 0
-        let chunker = StreamChunker(cdc: repo.cdc)
         let repo = self.repo, dryRun = options.dryRun
         let list = ChunkIDs()
         let group = DispatchGroup()
         defer { group.wait() }   // on a throw, too: jobs still hold `list`
-        try chunker.run(cutter: &cutter, read: read) { chunk in
+        var zeroIDs: [Int: ID] = [:]
+        try produce { chunk, allZero in
             if Cancellation.requested { throw RepositoryError.interrupted }
+            if allZero {
+                // The same zeros again: the same ID, and the first one's job stores the blob.
+                if let id = zeroIDs[chunk.count] {
+                    list.ids.withLock { $0.append(id) }
+                    size += UInt64(chunk.count)
+                    progress.addBytes(chunk.count)
+                    return
+                }
+                zeroIDs[chunk.count] = repo.blobID(chunk)
+            }
             let slot = list.ids.withLock { $0.append(.zero); return $0.count - 1 }
             size += UInt64(chunk.count)
             progress.addBytes(chunk.count)

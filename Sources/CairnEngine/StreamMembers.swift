@@ -34,15 +34,16 @@ public final class TarStream {
 
     /// Every member in archive order. Reading stops at the end-of-archive block, at a block
     /// that is not a header, or at a chunk that cannot be read, each but the first with a warning.
-    public func members() -> (members: [TarMember], warnings: [String]) {
+    /// `errors`: damage that stopped the reading (TarMemberReader.errors).
+    public func members() -> (members: [TarMember], warnings: [String], errors: [String]) {
         var r = TarMemberReader(reader)
         var out: [TarMember] = []
         do {
             while let m = try r.next() { out.append(m) }
         } catch {
-            return (out, r.warnings + ["the stream cannot be read after byte \(r.offset): \(error)"])
+            return (out, r.warnings + ["the stream cannot be read after byte \(r.offset): \(error)"], r.errors)
         }
-        return (out, r.warnings)
+        return (out, r.warnings, r.errors)
     }
 
     /// The path inside the stream that a command-line path names — `NAME:INNER`, `/NAME/INNER`,

@@ -63,7 +63,7 @@ public final class TarExtractor {
         } catch {
             restorer.warn("the stream cannot be read after byte \(reader.offset): \(error)")
         }
-        for w in reader.warnings { restorer.warn(w) }
+        for w in reader.warnings + reader.errors { restorer.warn(w) }
         finishFolders()
         if !matched { restorer.warn("\(FS.shown(inner.joined(separator: [0x2F]).map { $0 })) is not a member of the tar stream") }
         return restorer.result

@@ -55,6 +55,9 @@ public struct TarMemberReader {
     public private(set) var offset: UInt64 = 0
     /// Problems that stopped the reading (an invalid header, a stream that ends too early).
     public private(set) var warnings: [String] = []
+    /// Damage that stopped the reading (a pax size that is negative or overflows): listing
+    /// and unpacking fail on these, not only warn.
+    public private(set) var errors: [String] = []
     /// Offset of the end-of-archive block, once reached.
     public private(set) var endOfArchive: UInt64?
     var done = false
@@ -124,6 +127,10 @@ public struct TarMemberReader {
                             continue
                         }
                         pax[k] = v
+                        if k == "size", case .invalid = TarHeader.paxSize(value: v) {
+                            errors.append("the pax header at byte \(headerAt) has an invalid size \"\(String(decoding: v.prefix(40), as: UTF8.self))\" (negative, not a number or too large): no members are read after it")
+                            done = true; return nil
+                        }
                         if k == "GNU.sparse.offset", let n = Self.decimal(v) { sparseOffsets.append(n) }
                         if k == "GNU.sparse.numbytes", let n = Self.decimal(v) { sparseLengths.append(n) }
                     }

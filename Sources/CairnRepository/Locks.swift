@@ -84,7 +84,14 @@ extension Repository {
         }
         if let c = try conflict(ignoring: nil) { throw RepositoryError.locked(c) }
         let l = Lock(time: .now(), exclusive: exclusive, hostname: Host.name, username: Host.user, pid: getpid(), operation: operation)
-        let name = try saveFile(.lock, try l.encoded(), compress: false)
+        let name: ID
+        do { name = try saveFile(.lock, try l.encoded(), compress: false) }
+        catch let e as StorageError {
+            switch e {
+            case .permission, .io: throw RepositoryError.cannotLock("\(e)")
+            default: throw e
+            }
+        }
         let handle = RepositoryLock(repository: self, lock: l, name: name)
         // Someone may have written a conflicting lock between our check and our write.
         if let c = try conflict(ignoring: name) {

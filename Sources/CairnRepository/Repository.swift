@@ -27,6 +27,12 @@ public final class Repository: Sendable {
     /// compressing threads, `connections` at a time.
     let packWriter: WorkerPool
     let cacheState = Locked<Cache?>(nil)
+    let configDigestState = Locked(ID.zero)
+    /// SHA-256 of the stored config file: names the repository before it is opened.
+    public internal(set) var configDigest: ID {
+        get { configDigestState.withLock { $0 } }
+        set { configDigestState.withLock { $0 = newValue } }
+    }
     let journalState = Locked<Journal?>(nil)
     let packStoredHook = Locked<(@Sendable () -> Void)?>(nil)
 
@@ -111,22 +117,52 @@ public final class Repository: Sendable {
         try backend.write(.key, keyName, keyBytes)
         let sealed = Envelope.seal(try config.encoded(), type: .config, key: master, compress: false, random: random)
         try backend.write(.config, "config", sealed)
-        return Repository(backend: backend, key: master, keyName: keyName, config: config, random: random, compression: nil)
+        let r = Repository(backend: backend, key: master, keyName: keyName, config: config, random: random, compression: nil)
+        r.configDigest = SHA256.hash(sealed)
+        return r
     }
 
-    /// Opens a repository with a password, trying every key file in name order.
+    /// How `open` picks and tries key files (format-spec §4.3).
+    public struct KeySelection: Sendable {
+        /// The name of the key file that opened the repository last, given the SHA-256 of the
+        /// stored config file: tried first.
+        public var lastUsed: (@Sendable (_ configDigest: ID) -> String?)?
+        /// Try key files whose scrypt cost is above `ScryptParameters.ceiling`.
+        public var allowExpensiveKDF = false
+        /// Told of each key file skipped for its cost.
+        public var warn: (@Sendable (String) -> Void)?
+        /// Told of each key file a password is derived for (tests count them).
+        public var tried: (@Sendable (String) -> Void)?
+        public init() {}
+    }
+
+    /// Opens a repository with a password, trying the last-used key file first and then every
+    /// key file in name order, skipping those above the KDF cost ceiling unless allowed.
     /// `connections`: how many packs are sent to the store at once.
     public static func open(backend: any Backend, password: [UInt8], compression: CompressionMode? = nil,
-                            random: any RandomSource = SystemRandom(), connections: Int = 1) throws -> Repository {
+                            random: any RandomSource = SystemRandom(), connections: Int = 1,
+                            keys selection: KeySelection = .init()) throws -> Repository {
         let sealedConfig: [UInt8]
         do { sealedConfig = try backend.read(.config, "config") }
         catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
-        let keys = try backend.list(.key).sorted { $0.name < $1.name }
+        let configDigest = SHA256.hash(sealedConfig)
+        var keys = try backend.list(.key).sorted { $0.name < $1.name }
+        if let last = selection.lastUsed?(configDigest), let i = keys.firstIndex(where: { $0.name == last }) {
+            keys.insert(keys.remove(at: i), at: 0)
+        }
         var lastError: Error?
+        var skipped: [String] = []
         for k in keys {
             let master: MasterKey
             do {
                 let file = try KeyFile.decode(try backend.read(.key, k.name))
+                guard selection.allowExpensiveKDF || file.scrypt.isWithinCeiling else {
+                    skipped.append(k.name)
+                    selection.warn?("key file keys/\(k.name) skipped: its scrypt cost (\(file.scrypt.shown)) is above the ceiling "
+                                    + "N·r·p ≤ 2^\(ScryptParameters.ceiling.trailingZeroBitCount); --allow-expensive-kdf tries it")
+                    continue
+                }
+                selection.tried?(k.name)
                 master = try file.open(password: password)
             } catch FormatError.authenticationFailed {
                 continue
@@ -142,10 +178,13 @@ public final class Repository: Sendable {
                 if case .unsupportedVersion = e { throw e }
                 throw RepositoryError.damaged("the config file does not open with the repository's key (\(e)); it is the one file without a copy: restore it from a copy of the repository")
             }
-            return Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression,
-                              connections: connections)
+            let r = Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression,
+                               connections: connections)
+            r.configDigest = configDigest
+            return r
         }
         if let lastError, case FormatError.unsupportedVersion = lastError { throw lastError }
+        if !skipped.isEmpty { throw RepositoryError.wrongPasswordSkipped(skipped.count) }
         throw RepositoryError.wrongPassword
     }
 
@@ -185,6 +224,8 @@ public final class Repository: Sendable {
 
     /// Resolves a unique prefix of a file name.
     public func find(_ type: FileType, prefix: String) throws -> ID {
+        // An empty prefix would match every file: one snapshot would be taken without being named.
+        guard !prefix.isEmpty else { throw RepositoryError.invalidArgument("an empty \(type.rawValue) name: give an ID, a unique prefix\(type == .snapshot ? " or latest" : "")") }
         if let id = ID(hex: prefix) { return id }
         let matches = try list(type).filter { $0.hex.hasPrefix(prefix.lowercased()) }
         if matches.count == 1 { return matches[0] }

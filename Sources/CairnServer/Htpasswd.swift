@@ -89,66 +89,6 @@ public struct Htpasswd: Sendable, Equatable {
     }
 }
 
-/// Checks HTTP basic credentials against an htpasswd file, re-reading it when it changes.
-/// bcrypt is slow by design, so a successful check is remembered (as a keyed hash of the
-/// password, never the password) until the file changes.
-final class Authenticator: Sendable {
-    let file: String
-    private struct State {
-        var users: Htpasswd
-        var stamp: [Int]
-        var verified: [String: ID]
-        var lastCheck: Int
-    }
-    private let state: Locked<State>
-    private let key: [UInt8]
-
-    init(file: String) throws {
-        self.file = file
-        state = Locked(State(users: try Htpasswd.load(file), stamp: Self.stamp(file), verified: [:], lastCheck: 0))
-        key = SystemRandom().bytes(32)
-    }
-
-    static func stamp(_ file: String) -> [Int] {
-        var st = stat()
-        guard stat(file, &st) == 0 else { return [] }
-        return [Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec), Int(st.st_size), Int(st.st_ino)]
-    }
-
-    /// The users, re-read when the file changed (checked at most once a second); a file that
-    /// no longer parses keeps the previous users and is reported once.
-    private func users() -> (Htpasswd, [String: ID]) {
-        let now = time(nil)
-        return state.withLock { s in
-            if now != s.lastCheck {
-                s.lastCheck = now
-                let st = Self.stamp(file)
-                if st != s.stamp {
-                    s.stamp = st
-                    do { s.users = try Htpasswd.load(file); s.verified = [:] }
-                    catch { try? writeStderr("cairn serve: keeping the previous users: \(error)\n") }
-                }
-            }
-            return (s.users, s.verified)
-        }
-    }
-
-    /// Parses `Authorization: Basic …`; the user name when the credentials are right.
-    func check(_ header: String?) -> (user: String?, ok: Bool) {
-        guard let header, header.lowercased().hasPrefix("basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6).filter { $0 != " " && $0 != "\t" })) else { return (nil, false) }
-        let text = String(decoding: decoded, as: UTF8.self)
-        guard let colon = text.firstIndex(of: ":") else { return (nil, false) }
-        let user = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-        let (table, verified) = users()
-        let tag = HMACSHA256(key: key).mac(Array((user + "\u{0}" + password).utf8))
-        if verified[user] == tag { return (user, true) }
-        guard table.verify(user: user, password: password) else { return (user, false) }
-        state.withLock { s in if s.users == table { s.verified[user] = tag } }
-        return (user, true)
-    }
-}
-
 func writeStderr(_ s: String) throws {
     let bytes = Array(s.utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

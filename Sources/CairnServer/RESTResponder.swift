@@ -16,15 +16,25 @@ import Glibc
 /// Types: data, keys, locks, snapshots, index. Uploads must hash (SHA-256) to their name
 /// (config excepted) and never replace an existing object; append-only refuses DELETE
 /// except of locks. Statuses follow restic's rest-server.
+/// The request context: Hummingbird's, plus the client's address (for failed-login throttling).
+struct ServeRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let peer: String?
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peer = source.channel.remoteAddress?.ipAddress
+    }
+}
+
 struct RESTResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = ServeRequestContext
 
     let backend: LocalBackend
     let appendOnly: Bool
     let maxUpload: Int
     let authenticator: Authenticator?
     let verbose: Bool
-    /// Disk work (reads, fsync'd writes, bcrypt) runs here, off the server's threads.
+    /// Disk work (reads, fsync'd writes) runs here, off the server's threads.
     let pool: WorkerPool
 
     static let v2 = "application/vnd.x.restic.rest.v2"
@@ -35,10 +45,20 @@ struct RESTResponder: HTTPResponder {
         var user: String?
         let response: Response
         if let authenticator {
-            let header = request.headers[.authorization]
-            let result = await blocking { authenticator.check(header) }
-            user = result.user
-            response = result.ok ? await route(request) : Self.unauthorized()
+            // Not on the disk pool: remembered credentials are answered at once, and bcrypt
+            // has its own bounded threads.
+            switch await authenticator.authenticate(request.headers[.authorization], peer: context.peer) {
+            case .allowed(let u): user = u; response = await route(request)
+            case .denied(let u): user = u; response = Self.unauthorized()
+            case .throttled(let u, let seconds):
+                user = u
+                response = Self.text(.tooManyRequests, "429 Too Many Requests: too many failed logins from this address\n",
+                                     headers: [.retryAfter: "\(seconds)"])
+            case .busy(let u):
+                user = u
+                response = Self.text(.serviceUnavailable, "503 Service Unavailable: too many logins being checked\n",
+                                     headers: [.retryAfter: "1"])
+            }
         } else {
             response = await route(request)
         }

@@ -16,6 +16,8 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
     case transient(String)
     case quota(String)
     case io(String)
+    /// The store refuses what was asked, for the reason given (a non-empty folder for init).
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
         case .transient(let s): return "temporary failure: \(s)"
         case .quota(let s): return "no space left: \(s) (free some space and run the command again; nothing written so far is lost)"
         case .io(let s): return "I/O error: \(s)"
+        case .refused(let s): return s
         }
     }
 }

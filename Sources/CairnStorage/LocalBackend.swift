@@ -41,9 +41,37 @@ public struct LocalBackend: Backend {
 
     public func create() throws {
         if access(root + "/config", F_OK) == 0 { throw StorageError.io("a repository already exists at \(root)") }
+        // A new repository goes into a new or empty folder only: never among other files.
+        var st = Glibc.stat()
+        if sysStat(root, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw StorageError.refused("\(root) is a file, not a folder: cannot create a repository there")
+            }
+            // The empty layout of an earlier create (rest-server's `?create=true`, then init) is fine.
+            let layout = Set(FileType.allCases.filter { $0 != .config }.map(\.folder))
+            if let entry = try firstEntry(root, except: layout) {
+                throw StorageError.refused("\(root) is not empty (it holds \(entry)) and is not a repository: "
+                                           + "create the repository in a new or empty folder")
+            }
+        }
         try mkdirs(root)
         for t in FileType.allCases where t != .config { try mkdirs(folder(t)) }
         for i in 0..<256 { try mkdirs(dataFolder(i)) }
+    }
+
+    /// The name of one entry of a folder other than . and .. and the folders named in
+    /// `except`, or nil when there is none.
+    func firstEntry(_ dir: String, except: Set<String> = []) throws -> String? {
+        guard let d = opendir(dir) else { throw Self.error(errno, "list \(dir)") }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            var st = Glibc.stat()
+            if except.contains(name), sysStat(dir + "/" + name, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { continue }
+            return name
+        }
+        return nil
     }
 
     func mkdirs(_ p: String) throws {
@@ -58,7 +86,7 @@ public struct LocalBackend: Backend {
     static func error(_ e: Int32, _ what: String) -> StorageError {
         let msg = "\(what): \(String(cString: strerror(e)))"
         switch e {
-        case ENOENT: return .notFound(msg)
+        case ENOENT, ENOTDIR: return .notFound(msg)   // ENOTDIR: a part of the path is a file
         case EACCES, EPERM, EROFS: return .permission(msg)
         case ENOSPC, EDQUOT: return .quota(msg)
         case EINTR, EAGAIN: return .transient(msg)

@@ -67,6 +67,54 @@ public final class Subprocess {
         }
     }
 
+    /// Everything the child writes to standard output until it closes it, or nil when that
+    /// takes longer than `timeout` seconds: the child is then killed (SIGKILL) and reaped.
+    public func readAll(timeout: Double) -> [UInt8]? {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var now = timespec(); clock_gettime(CLOCK_MONOTONIC, &now)
+        let deadline = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + timeout
+        while true {
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let left = deadline - (Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+            var pfd = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            let r = left <= 0 ? 0 : poll(&pfd, 1, Int32(min(left * 1000, 1_000_000)) + 1)
+            if r < 0 && errno == EINTR { continue }
+            if r == 0 {
+                // The child and whatever it started (`sh -c` forks its command): a grandchild
+                // left running would keep our standard error open for whoever reads it.
+                for p in [pid] + Self.descendants(of: pid) { kill(p, SIGKILL) }
+                wait()
+                return nil
+            }
+            let n = buf.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return out }
+            out.append(contentsOf: buf[0..<n])
+        }
+    }
+
+    /// Every process below `pid` (Linux: /proc/PID/task/TID/children), nearest first.
+    static func descendants(of pid: Int32) -> [Int32] {
+        var out: [Int32] = [], queue = [pid]
+        while let p = queue.popLast(), out.count < 4096 {
+            guard let dir = opendir("/proc/\(p)/task") else { continue }
+            while let e = readdir(dir) {
+                let tid = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard Int32(tid) != nil, let f = fopen("/proc/\(p)/task/\(tid)/children", "r") else { continue }
+                var buf = [CChar](repeating: 0, count: 4096)
+                var text = ""
+                while fgets(&buf, 4096, f) != nil { text += String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+                fclose(f)
+                for c in text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap({ Int32($0) }) {
+                    out.append(c); queue.append(c)
+                }
+            }
+            closedir(dir)
+        }
+        return out
+    }
+
     /// Reads the child's standard output into `buf` (EINTR retried); 0 at its end, after
     /// waiting for the child and passing its status to `exited`, which may throw to veto what
     /// was read (a tool that failed halfway).

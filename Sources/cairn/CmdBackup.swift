@@ -47,7 +47,7 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: false, operation: "backup")
+        let lock = try global.writeLock(repo, exclusive: false, operation: "backup")
         defer { lock.release() }
         (repo.backend as? any TemporaryCleaning)?.removeStaleTemporaries(olderThan: 3600)
         try repo.loadIndex()

@@ -25,8 +25,8 @@ struct Check: ParsableCommand {
         var options = CheckOptions(readData: readData ? .all : .none)
         if let subset { options.readData = try CheckOptions.parseSubset(subset) }
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: false, operation: "check")
-        defer { lock.release() }
+        let lock = try global.readLock(repo, operation: "check")
+        defer { lock?.release() }
         let progress = OperationProgress()
         let checker = Checker(repository: repo, progress: progress)   // from here on, nothing is read from the cache
         if !snapshotIDs.isEmpty {

@@ -51,9 +51,9 @@ struct Copy: ParsableCommand {
         let source = try from.open(global)
         let destination = try global.open()
         guard source.id != destination.id else { throw ValidationError("source and destination are the same repository") }
-        let sourceLock = try source.acquireLock(exclusive: false, operation: "copy (source)")
+        let sourceLock = try global.writeLock(source, exclusive: false, operation: "copy (source)")
         defer { sourceLock.release() }
-        let lock = try destination.acquireLock(exclusive: false, operation: "copy")
+        let lock = try global.writeLock(destination, exclusive: false, operation: "copy")
         defer { lock.release() }
         try source.loadIndex()
         try destination.loadIndex()

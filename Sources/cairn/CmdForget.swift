@@ -102,7 +102,7 @@ struct Forget: ParsableCommand {
 
     func run() throws {
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: !dryRun, operation: dryRun ? "forget --dry-run" : "forget")
+        let lock = try global.writeLock(repo, exclusive: !dryRun, operation: dryRun ? "forget --dry-run" : "forget")
         defer { lock.release() }
         let f = try filters.filter
         var remove: [ID] = []

@@ -32,6 +32,9 @@ struct Init: ParsableCommand {
         o.compression = global.compression ?? .auto
         o.packSize = packSize << 20
         o.scrypt.n = kdfN
+        guard o.scrypt.isWithinCeiling || global.allowExpensiveKDF else {
+            throw ValidationError("--kdf-n \(kdfN) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it unless --allow-expensive-kdf is given; give that flag to create it anyway")
+        }
         if copyChunkerParams {
             let source = try from.open(global)
             o.sharedKeys = source.key

@@ -36,7 +36,7 @@ struct Key: ParsableCommand {
         @OptionGroup var newKey: NewKeyOptions
         func run() throws {
             let repo = try global.open()
-            let name = try newKey.addKey(to: repo)
+            let name = try newKey.addKey(to: repo, allowExpensive: global.allowExpensiveKDF)
             if !global.quiet { stdout("added key \(name.prefix(8))") }
         }
     }
@@ -47,7 +47,7 @@ struct Key: ParsableCommand {
         @Argument(help: "Key ID or unique prefix.") var id: String
         func run() throws {
             let repo = try global.open()
-            let lock = try repo.acquireLock(exclusive: true, operation: "key remove")
+            let lock = try global.writeLock(repo, exclusive: true, operation: "key remove")
             defer { lock.release() }
             let target = try repo.find(.key, prefix: id).hex
             guard target != repo.keyName else { throw ValidationError("refusing to remove the key in use: open the repository with another password first") }
@@ -62,7 +62,7 @@ struct Key: ParsableCommand {
         @OptionGroup var newKey: NewKeyOptions
         func run() throws {
             let repo = try global.open()
-            let name = try newKey.addKey(to: repo)   // the new key is durable first
+            let name = try newKey.addKey(to: repo, allowExpensive: global.allowExpensiveKDF)   // the new key is durable first
             try repo.backend.delete(.key, repo.keyName)
             if !global.quiet { stdout("password changed: key \(name.prefix(8)) replaces \(repo.keyName.prefix(8))") }
         }
@@ -75,8 +75,11 @@ struct NewKeyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("scrypt cost N.", visibility: .hidden)) var kdfN: UInt64 = ScryptParameters.default.n
 
     /// Writes a key file for the new password; returns its name.
-    func addKey(to repo: Repository) throws -> String {
+    func addKey(to repo: Repository, allowExpensive: Bool) throws -> String {
         var p = ScryptParameters.default; p.n = kdfN
+        guard p.isWithinCeiling || allowExpensive else {
+            throw ValidationError("--kdf-n \(kdfN) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it unless --allow-expensive-kdf is given; give that flag to create it anyway")
+        }
         return try repo.addKey(password: try newPassword(newPasswordFile), parameters: p)
     }
 }

@@ -33,8 +33,8 @@ struct Mount: ParsableCommand {
         var st = stat()
         guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { throw RepositoryError.invalidArgument("\(dir) is not a folder: mount needs an existing folder") }
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: false, operation: "mount")
-        defer { lock.release() }
+        let lock = try global.readLock(repo, operation: "mount")
+        defer { lock?.release() }
         try repo.loadIndex()
         let view = try MountView(repository: repo, cacheBytes: cacheBytes!)
         if Cancellation.requested { throw RepositoryError.interrupted }

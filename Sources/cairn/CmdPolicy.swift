@@ -58,7 +58,7 @@ struct PolicyClear: ParsableCommand {
 /// Saves (or clears) a policy under an exclusive lock and says which snapshots now hold it.
 private func change(_ policy: SavedPolicy?, global: GlobalOptions, scope: PolicyGroups, verb: String) throws {
     let repo = try global.open()
-    let lock = try repo.acquireLock(exclusive: true, operation: "policy")
+    let lock = try global.writeLock(repo, exclusive: true, operation: "policy")
     defer { lock.release() }
     // An unreadable snapshot may be a group's newest: refuse unless told to leave it out.
     _ = try repo.matchingSnapshots(try scope.filters.filter)

@@ -20,7 +20,7 @@ struct Repair: ParsableCommand {
 extension GlobalOptions {
     func withExclusive<T>(_ operation: String, _ body: (Repository, OperationProgress) throws -> T) throws -> T {
         let repo = try open()
-        let lock = try repo.acquireLock(exclusive: true, operation: operation)
+        let lock = try writeLock(repo, exclusive: true, operation: operation)
         defer { lock.release() }
         let progress = OperationProgress()
         let line = ProgressLine(progress, verb: operation, enabled: showProgress)

@@ -25,8 +25,8 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: false, operation: "restore")
-        defer { lock.release() }
+        let lock = try global.readLock(repo, operation: "restore")
+        defer { lock?.release() }
         try repo.loadIndex()
         let (spec, path) = splitSnapshotPath(snapshot)
         let (id, snap) = try repo.resolveSnapshot(spec, filter: try filters.filter)

@@ -37,7 +37,7 @@ struct Rewrite: ParsableCommand {
         options.forget = forget
         options.dryRun = dryRun
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: !dryRun, operation: dryRun ? "rewrite --dry-run" : "rewrite")
+        let lock = try global.writeLock(repo, exclusive: !dryRun, operation: dryRun ? "rewrite --dry-run" : "rewrite")
         defer { lock.release() }
         try repo.loadIndex()
         let f = try filters.filter

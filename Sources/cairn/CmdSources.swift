@@ -52,7 +52,7 @@ struct SourceJob: Sendable {
 func runSourceBackups(_ global: GlobalOptions, _ options: BackupOptions, parallel: Int = 1, _ jobs: [SourceJob]) throws {
     let password = try global.password()
     let repo = try global.open(readPassword: { password })
-    let lock = try repo.acquireLock(exclusive: false, operation: "backup")
+    let lock = try global.writeLock(repo, exclusive: false, operation: "backup")
     defer { lock.release() }
     try repo.loadIndex()
     let adopted = try repo.indexUnindexedPacks()

@@ -24,7 +24,7 @@ struct RestoreGroup: ParsableCommand {
 /// Opens the repository under a shared lock and finds the source snapshot and its stream.
 struct SourceRestoreContext {
     let repo: Repository
-    let lock: RepositoryLock
+    let lock: RepositoryLock?
     let id: ID
     let source: SourceRef
     let node: Node
@@ -32,12 +32,12 @@ struct SourceRestoreContext {
 
     init(_ global: GlobalOptions, _ filters: FilterOptions, _ spec: String, _ kind: SourceKind) throws {
         repo = try global.open()
-        lock = try repo.acquireLock(exclusive: false, operation: "restore")
+        lock = try global.readLock(repo, operation: "restore")
         do {
             try repo.loadIndex()
             (id, snapshot, source) = try repo.resolveSource(spec, kind: kind, filter: try filters.filter)
             node = try repo.streamNode(snapshot)
-        } catch { lock.release(); throw error }
+        } catch { lock?.release(); throw error }
     }
 
     /// Options for a safety snapshot: the host and time of now, no user tags.
@@ -95,7 +95,7 @@ struct RestorePodmanVolume: ParsableCommand {
 
     func run() throws {
         let ctx = try SourceRestoreContext(global, filters, snapshot, .podmanVolume)
-        defer { ctx.lock.release() }
+        defer { ctx.lock?.release() }
         let target = SourceRef(.podmanVolume, opts.name ?? ctx.source.name)
         let exists = try Tool.status(PodmanVolume.exists(target.name)) == 0
         try restoreVolume(ctx, target, opts, quiet: global.quiet, exists: exists,
@@ -120,7 +120,7 @@ struct RestoreDockerVolume: ParsableCommand {
 
     func run() throws {
         let ctx = try SourceRestoreContext(global, filters, snapshot, .dockerVolume)
-        defer { ctx.lock.release() }
+        defer { ctx.lock?.release() }
         let target = SourceRef(.dockerVolume, opts.name ?? ctx.source.name)
         let exists = try Tool.status(DockerVolume.inspect(target.name)) == 0
         let via = via, image = image
@@ -167,7 +167,7 @@ struct RestoreIncus: ParsableCommand {
 
     func run() throws {
         let ctx = try SourceRestoreContext(global, filters, snapshot, .incus)
-        defer { ctx.lock.release() }
+        defer { ctx.lock?.release() }
         let target = SourceRef(.incus, targetName ?? ctx.source.name)
         let say: (String) -> Void = { if !global.quiet { stdout("\(target): " + $0) } }
         let listed = try Incus.parseList(try Tool.output(Incus.list(project: project)))

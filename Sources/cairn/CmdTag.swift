@@ -32,7 +32,7 @@ struct Tag: ParsableCommand {
 
     func run() throws {
         let repo = try global.open()
-        let lock = try repo.acquireLock(exclusive: true, operation: "tag")
+        let lock = try global.writeLock(repo, exclusive: true, operation: "tag")
         defer { lock.release() }
         let f = try filters.filter
         let (all, targets) = try selectSnapshots(repo, named: snapshots, filter: f)

@@ -18,8 +18,9 @@ func openTarStream(_ repo: Repository, _ snap: Snapshot) -> TarStream? {
 
 /// `ls` of the members at or below `inner`, as paths below the stream's own.
 func listMembers(_ tar: TarStream, under inner: [PathBytes], recursive: Bool, out: LsOutput) throws {
-    let (members, warnings) = tar.members()
+    let (members, warnings, errors) = tar.members()
     defer { for w in warnings { stderr("warning: \(tar.node.nameString): \(w)") } }
+    defer { for e in errors { stderr("error: \(tar.node.nameString): \(e)") } }
     guard let selected = TarStream.select(members, under: inner, recursive: recursive) else {
         throw RepositoryError.fileNotFound("\(TarStream.shown(inner.joined(separator: [0x2F]).map { $0 })) is not a member of the tar stream \(tar.node.nameString)")
     }
@@ -45,15 +46,17 @@ func listMembers(_ tar: TarStream, under inner: [PathBytes], recursive: Bool, ou
         let suffix = m.kind == .symlink ? " -> " + TarStream.shown(m.linkTarget) : m.kind == .hardlink ? " link to " + TarStream.shown(m.linkTarget) : ""
         out.emit(e, typeChar: typeChar, mtime: m.mtime, suffix: suffix)
     }
+    if !errors.isEmpty { throw ExitWith(code: .fatal) }
 }
 
 /// `dump SNAPSHOT STREAM:PATH`: one member's content to standard output. False when `path`
 /// does not reach inside a tar stream (the caller dumps the node).
 func dumpMember(_ repo: Repository, _ snap: Snapshot, path: String) throws -> Bool {
     guard let tar = try TarStream.open(repository: repo, snapshot: snap), let inner = tar.inner(path), !inner.isEmpty else { return false }
-    let (members, warnings) = tar.members()
+    let (members, warnings, errors) = tar.members()
     guard let i = TarStream.find(members[...], path: inner) else {
         for w in warnings { stderr("warning: \(tar.node.nameString): \(w)") }
+        for e in errors { stderr("error: \(tar.node.nameString): \(e)") }
         throw RepositoryError.fileNotFound("\(TarStream.shown(inner.joined(separator: [0x2F]).map { $0 })) is not a member of the tar stream \(tar.node.nameString)")
     }
     let m = try TarStream.dataMember(members, i)

@@ -62,7 +62,7 @@ struct Cairn: ParsableCommand {
     static func hoistGlobalOptions(_ args: [String]) -> [String] {
         let withValue: Set<String> = ["-r", "--repo", "--password-file", "--password-command", "--compression", "--cache-dir",
                                        "--limit-upload", "--limit-download", "--connections", "--retries", "--timeout"]
-        let flags: Set<String> = ["-q", "--quiet", "--json", "--no-cache"]
+        let flags: Set<String> = ["-q", "--quiet", "--json", "--no-cache", "--no-lock", "--allow-expensive-kdf"]
         var leading: [String] = []
         var i = 0
         while i < args.count {
@@ -86,8 +86,8 @@ struct Cairn: ParsableCommand {
     static func describe(_ error: Error) -> (ExitCode, String) {
         switch error {
         case RepositoryError.noRepository: return (.noRepository, "\(error)")
-        case RepositoryError.wrongPassword: return (.wrongPassword, "\(error)")
-        case RepositoryError.locked: return (.lockFailed, "\(error)")
+        case RepositoryError.wrongPassword, RepositoryError.wrongPasswordSkipped: return (.wrongPassword, "\(error)")
+        case RepositoryError.locked, RepositoryError.cannotLock: return (.lockFailed, "\(error)")
         case RepositoryError.interrupted: return (.interrupted, "interrupted")
         default: return (.fatal, "\(error)")
         }

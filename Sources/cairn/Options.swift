@@ -30,6 +30,16 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .customLong("no-cache"), help: "Do not use the local cache.")
     var noCache = false
 
+    @Flag(name: .customLong("allow-expensive-kdf"), help: "Also try key files whose scrypt cost is above the ceiling (N·r·p ≤ 2^22; or CAIRN_ALLOW_EXPENSIVE_KDF=1).")
+    var allowExpensiveKDFFlag = false
+
+    var allowExpensiveKDF: Bool {
+        allowExpensiveKDFFlag || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CAIRN_ALLOW_EXPENSIVE_KDF"]?.lowercased() ?? "")
+    }
+
+    @Flag(name: .customLong("no-lock"), help: "Take no lock (read-only commands only: for a repository on read-only storage).")
+    var noLock = false
+
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Cache folder (default $XDG_CACHE_HOME/cairn or ~/.cache/cairn).", valueName: "path"))
     var cacheDir: String?
 
@@ -87,12 +97,30 @@ struct GlobalOptions: ParsableArguments {
         let backend = try backend
         // Only a missing config means "no repository": a refused request (wrong S3 key) says so.
         do { _ = try backend.stat(.config, "config") } catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
+        let cacheFolder = noCache ? nil : cacheDir ?? Cache.defaultFolder()
+        let lastKey = cacheFolder.map { LastKey(cacheFolder: $0) }
+        var keys = Repository.KeySelection()
+        keys.allowExpensiveKDF = allowExpensiveKDF
+        if let lastKey { keys.lastUsed = { digest in lastKey.name(for: digest) } }
+        keys.warn = { stderr("warning: \($0)") }
         let r = try Repository.open(backend: backend, password: try readPassword?() ?? password(), compression: compression,
-                                    connections: connections ?? StoreLocation.defaultConnections(backend))
-        if !noCache, let folder = cacheDir ?? Cache.defaultFolder() {
+                                    connections: connections ?? StoreLocation.defaultConnections(backend), keys: keys)
+        lastKey?.remember(r.keyName, for: r.configDigest)
+        if let folder = cacheFolder {
             do { try r.attachCache(folder: folder) } catch { if !quiet { stderr("warning: cache disabled: \(error)") } }
         }
         return r
+    }
+
+    /// The shared lock of a command that only reads the repository; none with --no-lock.
+    func readLock(_ repo: Repository, operation: String) throws -> RepositoryLock? {
+        noLock ? nil : try repo.acquireLock(exclusive: false, operation: operation)
+    }
+
+    /// The lock of a command that writes to the repository: --no-lock is refused.
+    func writeLock(_ repo: Repository, exclusive: Bool, operation: String) throws -> RepositoryLock {
+        guard !noLock else { throw ValidationError("--no-lock is only for commands that do not change the repository (\(operation) does)") }
+        return try repo.acquireLock(exclusive: exclusive, operation: operation)
     }
 
     var showProgress: Bool { !quiet && !json && isatty(2) == 1 }

@@ -17,11 +17,7 @@ enum Password {
             return firstLine(Array(d))
         }
         if let c = command ?? env[envPrefix + "PASSWORD_COMMAND"] {
-            let p = try Subprocess(["/bin/sh", "-c", c])
-            let data = p.readAll()
-            let status = p.wait()
-            guard status == 0 else { throw ValidationError("password command exited with status \(status)") }
-            return firstLine(data)
+            return try run(command: c, timeout: commandTimeout(env[envPrefix + "PASSWORD_COMMAND_TIMEOUT"]))
         }
         guard isatty(0) == 1 || FileManager.default.isReadableFile(atPath: "/dev/tty") else {
             throw ValidationError("no password: set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or use --password-file / --password-command")
@@ -33,6 +29,33 @@ enum Password {
             guard !p.isEmpty else { throw ValidationError("an empty password is not allowed") }
         }
         return p
+    }
+
+    /// Seconds a password command may take (CAIRN_PASSWORD_COMMAND_TIMEOUT, default 60).
+    static let defaultCommandTimeout = 60.0
+
+    static func commandTimeout(_ value: String?) throws -> Double {
+        guard let value, !value.isEmpty else { return defaultCommandTimeout }
+        guard let t = Double(value), t > 0, t.isFinite else {
+            throw PasswordError("password command timeout \"\(value)\" is not a positive number of seconds")
+        }
+        return t
+    }
+
+    /// The first line a shell command prints; its standard error goes to ours.
+    static func run(command c: String, timeout: Double) throws -> [UInt8] {
+        let p: Subprocess
+        do { p = try Subprocess(["/bin/sh", "-c", c]) }
+        catch { throw PasswordError("cannot run the password command `\(c)`: \(error)") }
+        guard let data = p.readAll(timeout: timeout) else {
+            throw PasswordError("the password command `\(c)` did not finish within \(fixed(timeout, timeout == timeout.rounded() ? 0 : 1)) s "
+                                + "(killed; set CAIRN_PASSWORD_COMMAND_TIMEOUT to allow longer)")
+        }
+        let status = p.wait()
+        guard status == 0 else {
+            throw PasswordError("the password command `\(c)` failed with exit status \(status) (its error output, if any, is above): no password was read")
+        }
+        return firstLine(data)
     }
 
     static func firstLine(_ b: [UInt8]) -> [UInt8] {
@@ -56,4 +79,10 @@ enum Password {
         while Glibc.read(fd, &c, 1) == 1 && c != 10 { out.append(c) }
         return out
     }
+}
+
+/// A password source that failed (exit 1 with its message, no usage banner).
+struct PasswordError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
 }

@@ -498,7 +498,7 @@ import Testing
             try s.repo.flush()
             let node = Node(name: Array("m.tar".utf8), type: .file, mode: 0o644, size: UInt64(t.count), content: .chunks(ids))
             guard let tar = try TarStream(repository: s.repo, node: node) else { continue }
-            let (members, _) = tar.members()
+            let (members, _, _) = tar.members()
             opened += 1; listed += members.count
             for (i, m) in members.enumerated() where m.kind == .file || m.kind == .hardlink {
                 var written = 0
@@ -536,7 +536,7 @@ import Testing
         try repo.loadIndex()
         let snap = try repo.resolveSnapshot("latest").1
         let tar = try #require(try TarStream.open(repository: repo, snapshot: snap))
-        let (members, warnings) = tar.members()
+        let (members, warnings, _) = tar.members()
         #expect(members.count == 23 && warnings.isEmpty, "\(warnings)")
         let length = tar.reader.length, loaded = tar.reader.loadedBytes
         #expect(loaded * 50 < length, "listing loaded \(loaded) of \(length) bytes")

@@ -298,11 +298,11 @@ import Testing
         let starts = Set([0] + cuts)
         #expect(starts.contains(dataStart) && starts.contains(next))
         var bad = Array("15 size=30x000\n".utf8)
-        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == nil)
+        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == .invalid(Array("30x000".utf8)))
         bad = Array("8 a=bcd\n15 size=123456\n".utf8)
-        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == 123_456)
+        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == .valid(123_456))
         bad = Array("99 size=1\n".utf8)
-        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == nil)
+        #expect(bad.withUnsafeBytes { TarHeader.paxSize($0) } == TarHeader.PaxSize.none)
     }
 
     @Test func randomAndCorruptedStreamsRoundTripAndNeverTrap() {
