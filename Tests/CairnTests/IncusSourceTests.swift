@@ -3,9 +3,14 @@ import CairnSources
 import Foundation
 import Testing
 
-/// `cairn backup incus|incus-volume|incus-config` and `cairn restore incus` against a
-/// stand-in `incus` (Tests/standins/incus.py, first on PATH): it checks arguments like the
-/// real client, keeps its instances in a JSON file and logs every command it receives.
+/// `cairn backup incus|incus-volume|incus-config` and `cairn restore incus|incus-volume`
+/// against a stand-in `incus` (Tests/standins/incus.py, first on PATH): it checks arguments like
+/// the Incus 6.0 client, keeps its instances in a JSON file and logs every command it receives.
+/// The real daemon runs in IncusRealTests.swift (running-instance backups, --all --parallel,
+/// restores, --replace with a real failing import, --skip-existing, volumes); this suite keeps
+/// what only a stand-in shows: the exact command lines, an export or an import of a valid backup
+/// failing at a chosen step, a newer client's `storage volume export --force`, the timing of
+/// parallel exports, and incus-config's documents.
 @Suite(.serialized) struct IncusSourceTests {
     /// A stand-in incus server in a temporary folder.
     final class Standin {
