@@ -5,6 +5,7 @@
 #                            bsdtar (libarchive-tools) for the tar chunking tests, gzip/zstd/xz/bzip2 for --decompress,
 #                            podman, docker.io and busybox-static (the helper image) for the source tests,
 #                            fuse3 (fusermount3) for the mount test,
+#                            incus-base (incusd and the incus client; on Debian 12 from bookworm-backports) for the Incus tests,
 #                            Python's moto for S3)
 set -euo pipefail
 pkgs=(libzstd-dev libssl-dev libsqlite3-dev zlib1g-dev liblzma-dev libfuse3-dev pkg-config)
@@ -17,6 +18,20 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+# Incus tests (scripts/test-stores/incusd.sh starts the daemon): incus-base, the daemon and client without
+# the virtual-machine parts. Debian 12 has it in bookworm-backports only; later releases in main.
+if [ "${1:-}" = --test ] && ! dpkg -s incus-base >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  target=()
+  if grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
+    fi
+    target=(-t bookworm-backports)
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${target[@]}" incus-base
 fi
 # S3 tests: moto_server (pinned) under the python3 first on PATH, wrapped by scripts/test-stores/moto_sigv4.py.
 MOTO_VERSION=5.2.1

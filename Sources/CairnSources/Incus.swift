@@ -9,9 +9,10 @@ public enum Incus {
     /// Every instance of the project, as JSON (name, status, type, ...).
     public static func list(project: String?) -> [String] { ["incus", "list", "--format", "json"] + Self.project(project) }
 
-    /// The instance as a backup tarball on standard output, uncompressed.
+    /// The instance as a backup tarball on standard output, uncompressed. `--quiet`: some
+    /// clients print their progress to standard output too, after the tarball.
     public static func export(_ instance: String, project: String?, instanceOnly: Bool, optimizedStorage: Bool) -> [String] {
-        ["incus", "export", instance, "-", "--compression", "none"]
+        ["incus", "export", instance, "-", "--compression", "none", "--quiet"]
             + (instanceOnly ? ["--instance-only"] : []) + (optimizedStorage ? ["--optimized-storage"] : []) + Self.project(project)
     }
 
@@ -23,9 +24,11 @@ public enum Incus {
         ["incus", "snapshot", "delete", instance, snapshot] + Self.project(project)
     }
 
-    /// A new stopped instance made from a snapshot (`incus export` takes instances, not snapshots).
+    /// A new stopped instance made from a snapshot (`incus export` takes instances, not
+    /// snapshots). A copy of a snapshot has no snapshots of its own; the client refuses
+    /// `--instance-only` there ("--instance-only can't be passed when the source is a snapshot").
     public static func copySnapshot(_ instance: String, _ snapshot: String, to copy: String, project: String?) -> [String] {
-        ["incus", "copy", instance + "/" + snapshot, copy, "--instance-only"] + Self.project(project)
+        ["incus", "copy", instance + "/" + snapshot, copy] + Self.project(project)
     }
 
     public static func delete(_ instance: String, force: Bool, project: String?) -> [String] {
@@ -40,9 +43,64 @@ public enum Incus {
     }
 
     /// A custom storage volume as a backup tarball on standard output, uncompressed.
-    public static func volumeExport(pool: String, volume: String, project: String?, volumeOnly: Bool, optimizedStorage: Bool) -> [String] {
-        ["incus", "storage", "volume", "export", pool, volume, "-", "--compression", "none"]
+    /// Incus 6.0's `storage volume export` takes `-` for a file name (it writes a file named
+    /// `-`) and prints its progress on standard output, so the target is the path of its own
+    /// standard output, `/proc/self/fd/1`, with `--quiet`. Clients that refuse an existing
+    /// target without `--force` have that flag (`hasForce`, from `volumeExportHelp`); with it,
+    /// a failed export's clean-up tries to remove /proc/self/fd/1, which the kernel refuses.
+    public static func volumeExport(pool: String, volume: String, project: String?, volumeOnly: Bool, optimizedStorage: Bool,
+                                    hasForce: Bool = false) -> [String] {
+        ["incus", "storage", "volume", "export", pool, volume, "/proc/self/fd/1", "--compression", "none", "--quiet"]
+            + (hasForce ? ["--force"] : [])
             + (volumeOnly ? ["--volume-only"] : []) + (optimizedStorage ? ["--optimized-storage"] : []) + Self.project(project)
+    }
+
+    /// The help of `storage volume export`, read to see whether it has `--force`.
+    public static func volumeExportHelp() -> [String] { ["incus", "storage", "volume", "export", "--help"] }
+
+    /// Whether `storage volume export --help` lists `--force` (newer clients refuse an
+    /// existing target path without it).
+    public static func volumeExportHasForce(help: [UInt8]) -> Bool {
+        String(decoding: help, as: UTF8.self).split(separator: "\n").contains {
+            $0.split(whereSeparator: { $0 == " " || $0 == "," }).contains("--force")
+        }
+    }
+
+    /// A new custom volume `volume` in `pool` from a backup tarball on standard input (read
+    /// through /proc/self/fd/0: Incus 6.0's `storage volume import` takes `-` for a file name).
+    public static func volumeImport(pool: String, volume: String, project: String?) -> [String] {
+        ["incus", "storage", "volume", "import", pool, "/proc/self/fd/0", volume, "--quiet"] + Self.project(project)
+    }
+
+    public static func volumeDelete(pool: String, volume: String, project: String?) -> [String] {
+        ["incus", "storage", "volume", "delete", pool, volume] + Self.project(project)
+    }
+
+    /// The volumes of a pool, as JSON (custom volumes and the instances' own).
+    public static func volumeList(pool: String, project: String?) -> [String] {
+        ["incus", "storage", "volume", "list", pool, "--format", "json"] + Self.project(project)
+    }
+
+    /// One volume of `incus storage volume list POOL --format json` (the members Cairn reads).
+    public struct Volume: Decodable, Sendable, Equatable {
+        public var name: String
+        public var type: String
+        public var usedBy: [String]?
+        enum CodingKeys: String, CodingKey { case name, type, usedBy = "used_by" }
+        public init(name: String, type: String, usedBy: [String]? = nil) { self.name = name; self.type = type; self.usedBy = usedBy }
+    }
+
+    public static func parseVolumes(_ json: [UInt8]) throws -> [Volume] {
+        do { return try JSONDecoder().decode([Volume].self, from: Data(json)) } catch {
+            throw SourceError.invalid("cannot read `incus storage volume list --format json`: \(error)")
+        }
+    }
+
+    /// Splits `POOL/VOLUME`; nil unless both parts are there and non-empty.
+    public static func splitVolume(_ s: String) -> (pool: String, volume: String)? {
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (String(parts[0]), String(parts[1]))
     }
 
     // incus-config: the server's configuration as JSON documents.

@@ -171,10 +171,10 @@ struct BackupIncus: ParsableCommand {
         abstract: "Back up Incus instances (incus export), one snapshot each.",
         discussion: """
             A running instance is exported through a temporary snapshot: incus snapshot create INSTANCE cairn-tmp-XXXXXXXX, \
-            incus copy INSTANCE/cairn-tmp-XXXXXXXX cairn-tmp-XXXXXXXX --instance-only (incus export takes instances, not \
-            snapshots), incus export cairn-tmp-XXXXXXXX - --compression none; then the copy and the snapshot are deleted. \
+            incus copy INSTANCE/cairn-tmp-XXXXXXXX cairn-tmp-XXXXXXXX (incus export takes instances, not snapshots), \
+            incus export cairn-tmp-XXXXXXXX - --compression none --quiet; then the copy and the snapshot are deleted. \
             Such an export holds the instance without its own snapshots. --no-snapshot exports the live instance \
-            (incus export INSTANCE - --compression none), as for a stopped one.
+            (incus export INSTANCE - --compression none --quiet), as for a stopped one.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var source: SourceBackupOptions
@@ -227,7 +227,11 @@ func runPlan(_ plan: Incus.InstancePlan, _ ref: SourceRef, _ backup: () throws -
 struct BackupIncusVolume: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incus-volume",
-        abstract: "Back up Incus custom storage volumes (incus storage volume export POOL VOLUME -), one snapshot each.")
+        abstract: "Back up Incus custom storage volumes (incus storage volume export POOL VOLUME), one snapshot each.",
+        discussion: """
+            Runs incus storage volume export POOL VOLUME /proc/self/fd/1 --compression none --quiet (Incus 6.0 takes `-` \
+            for a file name there), with --force when the client has it. `cairn restore incus-volume` imports it again.
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var source: SourceBackupOptions
     @Argument(help: "POOL/VOLUME names.") var volumes: [String]
@@ -236,21 +240,20 @@ struct BackupIncusVolume: ParsableCommand {
     @Flag(name: .customLong("optimized-storage"), help: "The storage driver's own format.") var optimizedStorage = false
 
     func validate() throws {
-        for v in volumes where v.split(separator: "/", omittingEmptySubsequences: false).count != 2 || v.hasPrefix("/") || v.hasSuffix("/") {
-            throw ValidationError("give volumes as POOL/VOLUME: \(v)")
-        }
+        for v in volumes where Incus.splitVolume(v) == nil { throw ValidationError("give volumes as POOL/VOLUME: \(v)") }
     }
 
     func run() throws {
         let project = project, volumeOnly = volumeOnly, optimized = optimizedStorage
+        let hasForce = try IncusRestore.volumeExportHasForce()
         var o = source.backupOptions
         if let project { o.tags.append("incus-project:" + project) }
         try runSourceBackups(global, o, volumes.map { v in
-            let parts = v.split(separator: "/").map(String.init)
+            let (pool, volume) = Incus.splitVolume(v)!
             let ref = SourceRef(.incusVolume, v)
             return SourceJob(source: ref) { repo, o in
-                try Tool.backup(Incus.volumeExport(pool: parts[0], volume: parts[1], project: project, volumeOnly: volumeOnly,
-                                                   optimizedStorage: optimized), into: repo, options: o, source: ref)
+                try Tool.backup(Incus.volumeExport(pool: pool, volume: volume, project: project, volumeOnly: volumeOnly,
+                                                   optimizedStorage: optimized, hasForce: hasForce), into: repo, options: o, source: ref)
             }
         })
     }

@@ -17,7 +17,7 @@ struct RestoreGroup: ParsableCommand {
             newest snapshot of that kind (safety snapshots left out). Replacing what exists (--replace) first saves its \
             current state as a snapshot tagged `safety`, and rolls back from it if the restore fails.
             """,
-        subcommands: [Restore.self, RestorePodmanVolume.self, RestoreDockerVolume.self, RestoreIncus.self],
+        subcommands: [Restore.self, RestorePodmanVolume.self, RestoreDockerVolume.self, RestoreIncus.self, RestoreIncusVolume.self],
         defaultSubcommand: Restore.self)
 }
 
@@ -143,6 +143,15 @@ struct RestoreDockerVolume: ParsableCommand {
     }
 }
 
+/// --replace / --skip-existing, for the Incus restores.
+struct IncusExistingOptions: ParsableArguments {
+    @Flag(help: "Replace an existing one (after a safety snapshot of it; rolled back if the import fails).") var replace = false
+    @Flag(name: .customLong("skip-existing"), help: "Do nothing when it exists.") var skipExisting = false
+
+    func validate() throws { if replace && skipExisting { throw ValidationError("--replace and --skip-existing exclude each other") } }
+    var ifExists: IncusRestore.IfExists { replace ? .replace : skipExisting ? .skip : .refuse }
+}
+
 struct RestoreIncus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incus",
@@ -158,37 +167,56 @@ struct RestoreIncus: ParsableCommand {
     @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
     @Option(name: [.customLong("target-name"), .customLong("name")], help: "Restore as this instance (default: the one backed up).")
     var targetName: String?
-    @Flag(help: "Replace an existing instance (after a safety snapshot of it; rolled back if the import fails).") var replace = false
-    @Flag(name: .customLong("skip-existing"), help: "Do nothing when the instance exists.") var skipExisting = false
+    @OptionGroup var existing: IncusExistingOptions
     @Option(help: "Incus project (default: the client's current one).") var project: String?
     @Option(help: "Storage pool for the imported instance (incus import --storage).") var storage: String?
-
-    func validate() throws { if replace && skipExisting { throw ValidationError("--replace and --skip-existing exclude each other") } }
 
     func run() throws {
         let ctx = try SourceRestoreContext(global, filters, snapshot, .incus)
         defer { ctx.lock?.release() }
         let target = SourceRef(.incus, targetName ?? ctx.source.name)
-        let say: (String) -> Void = { if !global.quiet { stdout("\(target): " + $0) } }
-        let listed = try Incus.parseList(try Tool.output(Incus.list(project: project)))
-        let importing = Incus.importing(as: target.name, project: project, storage: storage)
-        guard let existing = listed.first(where: { $0.name == target.name }) else {
-            try Tool.feed(importing, from: ctx.repo, node: ctx.node)
-            say("imported from snapshot \(ctx.id.short) (\(ctx.source)); it is stopped: `incus start \(target.name)`")
-            return
+        let outcome = try IncusRestore.instance(target, node: ctx.node, repo: ctx.repo, project: project, storage: storage,
+                                                ifExists: existing.ifExists, say: { stderr("\(target): " + $0) })
+        guard !global.quiet else { return }
+        switch outcome {
+        case .imported: stdout("\(target): imported from snapshot \(ctx.id.short) (\(ctx.source)); it is stopped: `incus start \(target.name)`")
+        case .skipped: stdout("\(target): exists: skipped (--skip-existing)")
+        case .replaced: stdout("\(target): replaced from snapshot \(ctx.id.short) (\(ctx.source)); it is stopped: `incus start \(target.name)`")
         }
-        if skipExisting { say("exists: skipped (--skip-existing)"); return }
-        guard replace else {
-            throw SourceError.invalid("\(target) exists: restore it under another name with --target-name NEW, or give --replace "
-                                      + "(a safety snapshot of it is saved first) or --skip-existing")
+    }
+}
+
+struct RestoreIncusVolume: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incus-volume",
+        abstract: "Restore an Incus custom volume snapshot (incus storage volume import POOL /proc/self/fd/0 VOLUME).",
+        discussion: """
+            The volume is imported under its recorded POOL/VOLUME, or --target-name VOLUME (same pool) or POOL/VOLUME. \
+            One that exists is left alone unless --replace (its export into a safety snapshot, incus storage volume \
+            delete, import; a failed import rolls back from the safety snapshot) or --skip-existing. A volume that an \
+            instance uses is not replaced: detach it first.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var filters: FilterOptions
+    @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
+    @Option(name: [.customLong("target-name"), .customLong("name")], help: ArgumentHelp(
+        "Restore as this volume (default: the one backed up).", valueName: "[POOL/]VOLUME"))
+    var targetName: String?
+    @OptionGroup var existing: IncusExistingOptions
+    @Option(help: "Incus project (default: the client's current one).") var project: String?
+
+    func run() throws {
+        let ctx = try SourceRestoreContext(global, filters, snapshot, .incusVolume)
+        defer { ctx.lock.release() }
+        let target = try IncusRestore.volumeTarget(recorded: ctx.source.name, targetName: targetName)
+        let hasForce = try existing.replace ? IncusRestore.volumeExportHasForce() : false
+        let outcome = try IncusRestore.volume(target, node: ctx.node, repo: ctx.repo, project: project, ifExists: existing.ifExists,
+                                              hasForce: hasForce, say: { stderr("\(target): " + $0) })
+        guard !global.quiet else { return }
+        switch outcome {
+        case .imported: stdout("\(target): imported from snapshot \(ctx.id.short) (\(ctx.source))")
+        case .skipped: stdout("\(target): exists: skipped (--skip-existing)")
+        case .replaced: stdout("\(target): replaced from snapshot \(ctx.id.short) (\(ctx.source))")
         }
-        let plan = ReplacePlan(
-            exportCurrent: Incus.export(target.name, project: project, instanceOnly: false, optimizedStorage: false),
-            remove: [Incus.delete(target.name, force: true, project: project)], create: [], importing: importing,
-            rollbackCleanUp: [Incus.delete(target.name, force: true, project: project)], rollbackCreate: [],
-            afterRollback: existing.isStopped ? [] : [Incus.start(target.name, project: project)])
-        try SafetySnapshot.replace(target, with: ctx.node, plan: plan, repo: ctx.repo, options: ctx.safetyOptions,
-                                   say: { stderr("\(target): " + $0) })
-        say("replaced from snapshot \(ctx.id.short) (\(ctx.source)); it is stopped: `incus start \(target.name)`")
     }
 }

@@ -3,9 +3,14 @@ import CairnSources
 import Foundation
 import Testing
 
-/// `cairn backup incus|incus-volume|incus-config` and `cairn restore incus` against a
-/// stand-in `incus` (Tests/standins/incus.py, first on PATH): it checks arguments like the
-/// real client, keeps its instances in a JSON file and logs every command it receives.
+/// `cairn backup incus|incus-volume|incus-config` and `cairn restore incus|incus-volume`
+/// against a stand-in `incus` (Tests/standins/incus.py, first on PATH): it checks arguments like
+/// the Incus 6.0 client, keeps its instances in a JSON file and logs every command it receives.
+/// The real daemon runs in IncusRealTests.swift (running-instance backups, --all --parallel,
+/// restores, --replace with a real failing import, --skip-existing, volumes); this suite keeps
+/// what only a stand-in shows: the exact command lines, an export or an import of a valid backup
+/// failing at a chosen step, a newer client's `storage volume export --force`, the timing of
+/// parallel exports, and incus-config's documents.
 @Suite(.serialized) struct IncusSourceTests {
     /// A stand-in incus server in a temporary folder.
     final class Standin {
@@ -69,7 +74,9 @@ import Testing
     @Test func theStandinRefusesUnknownFlagsAndMissingInstances() throws {
         let s = try Standin(instances: ["c1": ("Stopped", Self.c1Files)])
         for (args, message) in [(["export", "c1", "-", "--bogus"], "Error: unknown flag: --bogus"),
-                                (["export", "nope", "-", "--compression", "none"], "Instance not found")] {
+                                (["export", "nope", "-", "--compression", "none"], "Instance not found"),
+                                // As the real client (issue 14): a snapshot's copy takes no --instance-only.
+                                (["copy", "c1/snap0", "c1-copy", "--instance-only"], "--instance-only can't be passed when the source is a snapshot")] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: s.tmp.sub("bin/incus"))
             p.arguments = args
@@ -93,8 +100,8 @@ import Testing
         let tmpName = try #require(cmds[1].split(separator: " ").last.map(String.init))
         #expect(tmpName.hasPrefix("cairn-tmp-") && tmpName.count == "cairn-tmp-".count + 8)
         #expect(cmds[1] == "snapshot create c1 \(tmpName)")
-        #expect(cmds[2] == "copy c1/\(tmpName) \(tmpName) --instance-only")
-        #expect(cmds[3] == "export \(tmpName) - --compression none")
+        #expect(cmds[2] == "copy c1/\(tmpName) \(tmpName)")
+        #expect(cmds[3] == "export \(tmpName) - --compression none --quiet")
         #expect(cmds[4] == "delete \(tmpName) --force")
         #expect(cmds[5] == "snapshot delete c1 \(tmpName)")
         #expect(s.instances.keys.sorted() == ["c1"])
@@ -121,7 +128,7 @@ import Testing
         let tmp = TempDir()
         let repo = try CLITests.initRepo(tmp)
         #expect(try cairn(["backup", "incus", "c2"], repo, s).status == 0)
-        #expect(s.commands == ["list --format json", "export c2 - --compression none"])
+        #expect(s.commands == ["list --format json", "export c2 - --compression none --quiet"])
         let exportSHA = try #require(s.sha("export c2"))
         let r = try cairn(["restore", "incus", "latest", "--name", "c2-copy", "--storage", "fast"], repo, s)
         #expect(r.status == 0, "\(r.err)")
@@ -143,7 +150,7 @@ import Testing
         let r = try cairn(["backup", "incus", "c1", "--no-snapshot", "--instance-only", "--optimized-storage", "--project", "default", "--tag", "nightly"], repo, s)
         #expect(r.status == 0, "\(r.err)")
         #expect(s.commands == ["list --format json --project default",
-                               "export c1 - --compression none --instance-only --optimized-storage --project default"])
+                               "export c1 - --compression none --quiet --instance-only --optimized-storage --project default"])
         #expect(try snapshots(repo, s).first?.tags == ["nightly", "incus-project:default", "incus", "incus:c1"])
     }
 
@@ -199,7 +206,7 @@ import Testing
         s.clearLog()
         let failed = try cairn(["restore", "incus", "latest", "--replace"], repo, s, env: ["INCUS_STANDIN_FAIL_IMPORT": "1"])
         #expect(failed.status == 1)
-        #expect(s.commands == ["list --format json", "export c1 - --compression none", "delete c1 --force", "import - c1",
+        #expect(s.commands == ["list --format json", "export c1 - --compression none --quiet", "delete c1 --force", "import - c1",
                                "delete c1 --force", "import - c1", "start c1"])
         #expect(failed.err.contains("safety snapshot"), "\(failed.err)")
         #expect(failed.err.contains("rolled back"), "\(failed.err)")
@@ -218,7 +225,7 @@ import Testing
         s.clearLog()
         let ok = try cairn(["restore", "incus", "latest", "--replace"], repo, s, env: ["INCUS_STANDIN_FAIL_IMPORT": "0"])
         #expect(ok.status == 0, "\(ok.err)")
-        #expect(s.commands == ["list --format json", "export c1 - --compression none", "delete c1 --force", "import - c1"])
+        #expect(s.commands == ["list --format json", "export c1 - --compression none --quiet", "delete c1 --force", "import - c1"])
         #expect(s.files("c1") == Self.c1Files)
         #expect(try snapshots(repo, s).filter { $0.tags.contains("safety") }.count == 2)
         #expect(try cairn(["check"], repo, s).status == 0)
@@ -257,7 +264,7 @@ import Testing
         let repo = try CLITests.initRepo(tmp)
         let v = try cairn(["backup", "incus-volume", "default/vol1", "--volume-only"], repo, s)
         #expect(v.status == 0, "\(v.err)")
-        #expect(s.commands == ["storage volume export default vol1 - --compression none --volume-only"])
+        #expect(s.commands == ["storage volume export --help", "storage volume export default vol1 /proc/self/fd/1 --compression none --quiet --volume-only"])
         #expect(try snapshots(repo, s).last?.tags == ["incus-volume", "incus-volume:default/vol1"])
         #expect(try cairn(["ls", "latest"], repo, s).out.contains("default_vol1.tar"))
         #expect(try cairn(["backup", "incus-volume", "default/missing"], repo, s).status == 1)
@@ -277,18 +284,107 @@ import Testing
                 == "projects.json\nstorage-pools.json\nprofiles/default.json\nnetworks/default.json\n")
     }
 
+    /// Edits the stand-in's state file.
+    func editState(_ s: Standin, _ change: (inout [String: Any]) -> Void) throws {
+        var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.statePath))) as! [String: Any]
+        change(&state)
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: s.statePath))
+    }
+    func volumes(_ s: Standin) throws -> [String: [String: String]] {
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.statePath))) as! [String: Any]
+        return state["volumes"] as! [String: [String: String]]
+    }
+
+    @Test func volumeRestoreNewRefusedSkippedReplacedAndRolledBack() throws {
+        let s = try Standin(instances: [:])
+        let tmp = TempDir()
+        let repo = try CLITests.initRepo(tmp)
+        #expect(try cairn(["backup", "incus-volume", "default/vol1"], repo, s).status == 0)
+        let backedUp = try volumes(s)["default/vol1"]
+        let exportSHA = try #require(s.sha("storage volume export default vol1"))
+
+        // Into a new name (same pool), then into another pool: the import gets the export's bytes.
+        s.clearLog()
+        let r = try cairn(["restore", "incus-volume", "latest", "--target-name", "vol2"], repo, s)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(s.commands == ["storage volume list default --format json", "storage volume import default /proc/self/fd/0 vol2 --quiet"])
+        #expect(s.sha("storage volume import") == exportSHA)
+        #expect(try volumes(s)["default/vol2"] == backedUp)
+        #expect(try cairn(["restore", "incus-volume", "latest", "--name", "fast/vol1"], repo, s).status == 0)
+        #expect(try volumes(s)["fast/vol1"] == backedUp)
+
+        // It exists now: refused without a flag, nothing changed; --skip-existing does nothing.
+        try editState(s) { st in
+            var v = st["volumes"] as! [String: Any]; v["default/vol1"] = ["changed.txt": "after the backup"]; st["volumes"] = v
+        }
+        s.clearLog()
+        let refused = try cairn(["restore", "incus-volume", "latest"], repo, s)
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("incus-volume:default/vol1 exists"), "\(refused.err)")
+        #expect(s.commands == ["storage volume list default --format json"])
+        let skipped = try cairn(["restore", "incus-volume", "latest", "--skip-existing"], repo, s)
+        #expect(skipped.status == 0)
+        #expect(try volumes(s)["default/vol1"] == ["changed.txt": "after the backup"])
+
+        // In use: --replace refuses before exporting anything.
+        try editState(s) { $0["volume_users"] = ["default/vol1": ["/1.0/instances/web"]] }
+        s.clearLog()
+        let inUse = try cairn(["restore", "incus-volume", "latest", "--replace"], repo, s)
+        #expect(inUse.status == 1)
+        #expect(inUse.err.contains("in use (/1.0/instances/web)"), "\(inUse.err)")
+        #expect(s.commands == ["storage volume export --help", "storage volume list default --format json"])
+        try editState(s) { $0["volume_users"] = [String: Any]() }
+
+        // --replace with a failing import: safety export, delete, failed import, delete, import of the safety snapshot.
+        s.clearLog()
+        let failed = try cairn(["restore", "incus-volume", "latest", "--replace"], repo, s, env: ["INCUS_STANDIN_FAIL_IMPORT": "3"])
+        #expect(failed.status == 1)
+        #expect(s.commands == ["storage volume export --help", "storage volume list default --format json",
+                               "storage volume export default vol1 /proc/self/fd/1 --compression none --quiet",
+                               "storage volume delete default vol1", "storage volume import default /proc/self/fd/0 vol1 --quiet",
+                               "storage volume delete default vol1", "storage volume import default /proc/self/fd/0 vol1 --quiet"])
+        #expect(failed.err.contains("rolled back"), "\(failed.err)")
+        #expect(try volumes(s)["default/vol1"] == ["changed.txt": "after the backup"])
+        let snaps = try snapshots(repo, s)
+        #expect(snaps.last?.tags == ["safety", "incus-volume", "incus-volume:default/vol1"])
+
+        // And without a failure it is replaced.
+        let ok = try cairn(["restore", "incus-volume", "latest", "--replace"], repo, s)
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect(try volumes(s)["default/vol1"] == backedUp)
+        #expect(try cairn(["restore", "incus-volume", "latest", "--name", "a/b/c"], repo, s).status == 1)
+    }
+
+    /// A newer client (its `storage volume export` has --force and refuses an existing target
+    /// without it) gets --force; Incus 6.0's does not know the flag.
+    @Test func aNewerVolumeExportGetsForce() throws {
+        let s = try Standin(instances: [:])
+        let tmp = TempDir()
+        let repo = try CLITests.initRepo(tmp)
+        let r = try cairn(["backup", "incus-volume", "default/vol1"], repo, s, env: ["INCUS_STANDIN_VOLUME_FORCE": "1"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(s.commands.last == "storage volume export default vol1 /proc/self/fd/1 --compression none --quiet --force")
+        // The same export without --force fails on that client (so the probe matters).
+        let p = try SourceTools.sh("'\(s.tmp.sub("bin/incus"))' storage volume export default vol1 /proc/self/fd/1 --compression none --quiet > /dev/null",
+                                   env: s.env.merging(["INCUS_STANDIN_VOLUME_FORCE": "1"]) { $1 })
+        #expect(p.status == 1 && p.err.contains("already exists"), "\(p.err)")
+        #expect(Incus.volumeExportHasForce(help: Array("      --force   x\n".utf8)))
+        #expect(Incus.volumeExportHasForce(help: Array("  -f, --force   x\n".utf8)))
+        #expect(!Incus.volumeExportHasForce(help: Array("      --forced   x\n      --volume-only   x\n".utf8)))
+    }
+
     @Test func commandBuilders() {
         let running = Incus.Instance(name: "c1", status: "Running")
         let plan = Incus.backupPlan(running, project: "p", instanceOnly: false, optimizedStorage: false, useSnapshot: true, temporaryName: "cairn-tmp-0")
         #expect(plan.before == [["incus", "snapshot", "create", "c1", "cairn-tmp-0", "--project", "p"],
-                                ["incus", "copy", "c1/cairn-tmp-0", "cairn-tmp-0", "--instance-only", "--project", "p"]])
-        #expect(plan.export == ["incus", "export", "cairn-tmp-0", "-", "--compression", "none", "--project", "p"])
+                                ["incus", "copy", "c1/cairn-tmp-0", "cairn-tmp-0", "--project", "p"]])
+        #expect(plan.export == ["incus", "export", "cairn-tmp-0", "-", "--compression", "none", "--quiet", "--project", "p"])
         #expect(plan.after == [["incus", "delete", "cairn-tmp-0", "--force", "--project", "p"],
                                ["incus", "snapshot", "delete", "c1", "cairn-tmp-0", "--project", "p"]])
         let stopped = Incus.backupPlan(Incus.Instance(name: "c1", status: "Stopped"), project: nil, instanceOnly: true,
                                        optimizedStorage: true, useSnapshot: true, temporaryName: "x")
         #expect(stopped.before.isEmpty && stopped.after.isEmpty)
-        #expect(stopped.export == ["incus", "export", "c1", "-", "--compression", "none", "--instance-only", "--optimized-storage"])
+        #expect(stopped.export == ["incus", "export", "c1", "-", "--compression", "none", "--quiet", "--instance-only", "--optimized-storage"])
         #expect(Incus.importing(as: "n", project: nil, storage: nil) == ["incus", "import", "-", "n"])
         #expect(SourceRef(.incusVolume, "pool/vol").fileName == "pool_vol.tar")
         #expect(SourceRef(.incus, "c1").tags == ["incus", "incus:c1"])

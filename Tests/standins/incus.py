@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
-"""A stand-in for the `incus` client, for Tests/CairnTests/IncusSourceTests.swift (no Incus server runs here).
+"""A stand-in for the `incus` client, for Tests/CairnTests/IncusSourceTests.swift.
+
+The real daemon runs in Tests/CairnTests/IncusRealTests.swift; this stand-in covers what the
+real one cannot show here: exact command lines, failure injection (a failed export, a failed
+import at a chosen point), a client with `storage volume export --force`, and timing of
+parallel exports.
 
 It keeps its "server" in a JSON file ($INCUS_STANDIN_STATE) and answers the subcommands
-Cairn runs with the real client's syntax: list, export, import, snapshot create/delete,
-copy, delete, start, storage volume export, project/profile/network/storage list. Flags a
-subcommand does not know are refused ("Error: unknown flag: ..."), as cobra does; a missing
-instance is an error. Every call is appended to $INCUS_STANDIN_LOG as one JSON object:
+Cairn runs with the Incus 6.0 client's syntax: list, export, import, snapshot create/delete,
+copy, delete, start, storage volume export/import/delete/list, project/profile/network/storage
+list. Flags a subcommand does not know are refused ("Error: unknown flag: ..."), as cobra does;
+a missing instance is an error. As the real client: `copy` refuses --instance-only when the
+source is a snapshot; `storage volume export` and `import` take a file path (`-` is a file
+named `-`), and `export` prints progress on standard output unless --quiet.
+$INCUS_STANDIN_VOLUME_FORCE=1 makes `storage volume export` a newer client's: it has --force
+and refuses a target path that exists without it. Every call is appended to $INCUS_STANDIN_LOG as one JSON object:
 {"argv": [...], "start": t, "end": t, "sha256": of the stream written or read}.
 
 Failure injection: $INCUS_STANDIN_FAIL_IMPORT=N fails the Nth import (1-based, counted in
@@ -127,24 +136,57 @@ def export_instance(name, inst, flags, pool="default"):
     return buf.getvalue()
 
 
-def write_stream(data, compression):
+def write_stream(data, compression, out=None):
+    out = out or sys.stdout.buffer
     if compression != "none":
         import gzip
         data = gzip.compress(data)   # the server's default: compressed
     entry["sha256"] = hashlib.sha256(data).hexdigest()
     if os.environ.get("INCUS_STANDIN_FAIL_EXPORT") == "1":
-        sys.stdout.buffer.write(data[: len(data) // 2])
-        sys.stdout.flush()
+        out.write(data[: len(data) // 2])
+        out.flush()
         fail("Fetch instance backup file: injected failure")
-    sys.stdout.buffer.write(data)
-    sys.stdout.flush()
+    out.write(data)
+    out.flush()
+
+
+def read_backup(data):
+    """(members by name, tarfile) of a backup tarball, or fail as the server does."""
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+        return {m.name: m for m in tar.getmembers()}, tar
+    except Exception as e:
+        fail("Failed importing backup: not a backup tarball: %s" % e)
+
+
+def count_import(state, data):
+    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    entry["bytes"] = len(data)
+    state["imports"] = state.get("imports", 0) + 1
+    save(state)
+    if os.environ.get("INCUS_STANDIN_FAIL_IMPORT") == str(state["imports"]):
+        fail("Failed importing backup: injected failure")
+
+
+VOLUME_EXPORT_HELP = """Description:
+  Export custom storage volume
+
+Usage:
+  incus storage volume export [<remote>:]<pool> <volume> [<path>] [flags]
+
+Flags:
+      --compression         Define a compression algorithm: for backup or none
+%s      --optimized-storage   Use storage driver optimized format (can only be restored on a similar pool)
+      --target              Cluster member name
+      --volume-only         Export the volume without its snapshots
+"""
 
 
 def main():
     if not argv:
         fail("no command")
     cmd, rest = argv[0], argv[1:]
-    if cmd in ("import", "snapshot", "copy", "delete", "start"):
+    if cmd in ("import", "snapshot", "copy", "delete", "start") or (cmd == "storage" and rest[1:2] in (["import"], ["delete"])):
         import fcntl   # one changer of the state at a time (exports and lists only read it)
         lockfile = open(STATE + ".lock", "w")
         fcntl.flock(lockfile, fcntl.LOCK_EX)
@@ -193,18 +235,11 @@ def main():
         if pos[0] != "-":
             fail("the stand-in only imports from -")
         data = sys.stdin.buffer.read()
-        entry["sha256"] = hashlib.sha256(data).hexdigest()
-        entry["bytes"] = len(data)
-        state["imports"] = state.get("imports", 0) + 1
-        save(state)
-        if os.environ.get("INCUS_STANDIN_FAIL_IMPORT") == str(state["imports"]):
-            fail("Failed importing backup: injected failure")
-        try:
-            tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
-            members = {m.name: m for m in tar.getmembers()}
-            index = tar.extractfile(members["backup/index.yaml"]).read().decode()
-        except Exception as e:
-            fail("Failed importing backup: not a backup tarball: %s" % e)
+        count_import(state, data)
+        members, tar = read_backup(data)
+        if "backup/index.yaml" not in members:
+            fail("Failed importing backup: no backup/index.yaml")
+        index = tar.extractfile(members["backup/index.yaml"]).read().decode()
         name = pos[1] if len(pos) == 2 else index.split("name: ", 1)[1].split("\n", 1)[0]
         insts = instances(state, project_of(flags))
         if name in insts:
@@ -249,6 +284,8 @@ def main():
             fail("Invalid number of arguments")
         insts = instances(state, project_of(flags))
         src, _, snap = pos[0].partition("/")
+        if snap and "--instance-only" in flags:
+            fail("--instance-only can't be passed when the source is a snapshot")
         if src not in insts or (snap and snap not in insts[src]["snapshots"]):
             fail('Failed to get snapshot: Instance not found')
         if pos[1] in insts:
@@ -278,20 +315,73 @@ def main():
         save(state)
 
     elif cmd == "storage" and rest[:2] == ["volume", "export"]:
-        pos, flags = parse(rest[2:], bools=("--volume-only", "--optimized-storage"), values=("--compression", "--target"))
+        newer = os.environ.get("INCUS_STANDIN_VOLUME_FORCE") == "1"
+        if "--help" in rest or "-h" in rest:
+            sys.stdout.write(VOLUME_EXPORT_HELP % ("  -f, --force               Force overwriting existing backup file\n" if newer else ""))
+            log()
+            return
+        pos, flags = parse(rest[2:], bools=("--volume-only", "--optimized-storage") + (("--force", "-f") if newer else ()),
+                           values=("--compression", "--target"))
         if len(pos) != 3:
             fail("Invalid number of arguments")
         vol = state.get("volumes", {}).get(pos[0] + "/" + pos[1])
         if vol is None:
             fail('Failed to fetch volume "%s": Storage volume not found' % pos[1])
-        if pos[2] != "-":
-            fail("the stand-in only exports to -")
+        if newer and os.path.exists(pos[2]) and "--force" not in flags and "-f" not in flags:
+            fail('Target path "%s" already exists' % pos[2])
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
             add(tar, "backup/index.yaml", ("name: %s\npool: %s\ntype: custom\n" % (pos[1], pos[0])).encode())
             for path in sorted(vol):
                 add(tar, "backup/volume/" + path, vol[path].encode())
-        write_stream(buf.getvalue(), flags.get("--compression", "gzip"))
+        # Like Incus 6.0: the target is a file path (`-` too), progress goes to standard output.
+        with open(pos[2], "wb") as out:
+            write_stream(buf.getvalue(), flags.get("--compression", "gzip"), out)
+        if "--quiet" not in flags and "-q" not in flags:
+            sys.stdout.write("\rExporting the backup: 100% (1.00MB/s)\rBackup exported successfully!\n")
+
+    elif cmd == "storage" and rest[:2] == ["volume", "import"]:
+        pos, flags = parse(rest[2:], values=("--target", "--type"))
+        if len(pos) not in (2, 3):
+            fail("Invalid number of arguments")
+        with open(pos[1], "rb") as f:   # a file path, as Incus 6.0 takes it (`-` is a file named `-`)
+            data = f.read()
+        count_import(state, data)
+        members, tar = read_backup(data)
+        if "backup/index.yaml" not in members:
+            fail("Failed importing backup: no backup/index.yaml")
+        index = tar.extractfile(members["backup/index.yaml"]).read().decode()
+        name = pos[2] if len(pos) == 3 else index.split("name: ", 1)[1].split("\n", 1)[0]
+        vols = state.setdefault("volumes", {})
+        if pos[0] + "/" + name in vols:
+            fail('Failed importing backup: Volume by that name already exists')
+        prefix = "backup/volume/"
+        vols[pos[0] + "/" + name] = {n[len(prefix):]: tar.extractfile(m).read().decode() for n, m in members.items()
+                                     if n.startswith(prefix) and m.isfile()}
+        save(state)
+
+    elif cmd == "storage" and rest[:2] == ["volume", "delete"]:
+        pos, flags = parse(rest[2:], values=("--target",))
+        if len(pos) != 2:
+            fail("Invalid number of arguments")
+        key = pos[0] + "/" + pos[1]
+        if key not in state.get("volumes", {}):
+            fail("Storage pool volume not found")
+        if state.get("volume_users", {}).get(key):
+            fail("The storage volume is still in use")
+        del state["volumes"][key]
+        save(state)
+
+    elif cmd == "storage" and rest[:2] == ["volume", "list"]:
+        pos, flags = parse(rest[2:], values=("--format", "-f", "--columns", "-c"))
+        if flags.get("--format", flags.get("-f")) != "json":
+            fail("the stand-in only prints --format json")
+        if len(pos) != 1:
+            fail("Invalid number of arguments")
+        out = [{"name": k.split("/", 1)[1], "type": "custom", "content_type": "filesystem",
+                "used_by": state.get("volume_users", {}).get(k, [])}
+               for k in sorted(state.get("volumes", {})) if k.split("/", 1)[0] == pos[0]]
+        sys.stdout.write(json.dumps(out) + "\n")
 
     elif cmd in ("project", "profile", "network", "storage") and rest[:1] == ["list"]:
         pos, flags = parse(rest[1:], values=("--format", "-f"))
