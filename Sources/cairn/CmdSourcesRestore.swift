@@ -207,7 +207,7 @@ struct RestoreIncusVolume: ParsableCommand {
 
     func run() throws {
         let ctx = try SourceRestoreContext(global, filters, snapshot, .incusVolume)
-        defer { ctx.lock.release() }
+        defer { ctx.lock?.release() }
         let target = try IncusRestore.volumeTarget(recorded: ctx.source.name, targetName: targetName)
         let hasForce = try existing.replace ? IncusRestore.volumeExportHasForce() : false
         let outcome = try IncusRestore.volume(target, node: ctx.node, repo: ctx.repo, project: project, ifExists: existing.ifExists,
