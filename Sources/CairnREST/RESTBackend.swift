@@ -14,6 +14,9 @@ public final class RESTBackend: Backend {
     let authorization: String?
     let http: HTTPExchange
     public var location: String { "rest:" + base }
+    /// The server decides how it writes: rest-server uses a temporary file, rclone serve
+    /// restic 1.60 writes in place, so a cut upload can leave part of a pack under its name.
+    public var writesAtomically: Bool { false }
 
     static let v2 = ("Accept", "application/vnd.x.restic.rest.v2")
 

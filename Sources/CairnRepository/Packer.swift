@@ -86,6 +86,11 @@ extension Repository {
     /// checkpoint there); nil for none.
     public func setPackStoredHook(_ hook: (@Sendable () -> Void)?) { packStoredHook.withLock { $0 = hook } }
 
+    /// How a plain (not multipart) pack upload is recorded in the upload journal (store and
+    /// upload ID both `put`: the journal is the repository's own, whatever URL reached it).
+    static let plainPut = "put"
+    static func packObject(_ name: ID) -> String { "data/" + name.hex }
+
     /// Index checkpoints: after this many packs, or this many seconds, whichever is first.
     static let checkpointPacks = 32
     static let checkpointSeconds: Int64 = 300
@@ -175,8 +180,14 @@ extension Repository {
             name = try pack.digest()
             if let spool = pack.spool, let spooling = backend as? any SpoolingBackend {
                 try spooling.commit(spool, .pack, name.hex)
-            } else {
+            } else if backend.writesAtomically {
                 try backend.write(.pack, name.hex, pack.memory)
+            } else {
+                // A cut upload may leave part of it under its name: journalled until the store
+                // accepted it, so the next run can tell its own leftover from anything else.
+                journal?.uploadStarted(store: Self.plainPut, object: Self.packObject(name), uploadID: Self.plainPut)
+                try backend.write(.pack, name.hex, pack.memory)
+                journal?.uploadEnded(store: Self.plainPut, object: Self.packObject(name), uploadID: Self.plainPut)
             }
         } catch {
             if let spool = pack.spool { (backend as? any SpoolingBackend)?.discard(spool) }
@@ -248,6 +259,17 @@ extension Repository {
         for (id, size) in listed where !hasPack(id) && !adopted.contains(id) {
             do { found.append(IndexFile.Pack(id: id, blobs: try readPackHeader(id, size: size).entries)) }
             catch { damaged.append(id) }
+        }
+        // Uploads this client began on a store that writes in place and never saw accepted:
+        // one whose file is there but is no whole pack is this client's own leftover (the
+        // name is the SHA-256 of bytes with a random nonce, so no other writer makes it), and
+        // goes; the rest are forgotten.
+        for u in journal?.unfinishedUploads(store: Self.plainPut) ?? [] where u.uploadID == Self.plainPut {
+            guard u.object.hasPrefix("data/"), let id = ID(hex: String(u.object.dropFirst(5))) else { continue }
+            if let i = damaged.firstIndex(of: id) {
+                do { try backend.delete(.pack, id.hex); damaged.remove(at: i) } catch StorageError.notFound { damaged.remove(at: i) } catch { continue }
+            }
+            journal?.uploadEnded(store: Self.plainPut, object: u.object, uploadID: u.uploadID)
         }
         guard !found.isEmpty else { return (0, 0, damaged) }
         indexState.withLock { idx in for p in found { idx.add(pack: p.id, blobs: p.blobs) } }

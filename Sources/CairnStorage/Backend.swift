@@ -47,9 +47,15 @@ public protocol Backend: Sendable {
     func read(_ type: FileType, _ name: String, offset: UInt64, length: Int?) throws -> [UInt8]
     func write(_ type: FileType, _ name: String, _ bytes: [UInt8]) throws
     func delete(_ type: FileType, _ name: String) throws
+    /// Whether a write cut short can never leave part of the file under its final name (a
+    /// temporary name then a rename, or an upload the store shows only when complete). A REST
+    /// server decides for itself (rclone serve restic 1.60 writes in place), so for such a
+    /// store the writer journals each pack upload and cleans up after one that was cut short.
+    var writesAtomically: Bool { get }
 }
 
 extension Backend {
+    public var writesAtomically: Bool { true }
     public func read(_ type: FileType, _ name: String) throws -> [UInt8] {
         try read(type, name, offset: 0, length: nil)
     }

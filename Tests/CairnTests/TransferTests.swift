@@ -72,8 +72,11 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         let sent = try JSONDecoder().decode(Out.self, from: Data(r.out.utf8)).summary.bytes_stored
         let total = Self.storeBytes(server, "repo")
-        #expect(sent <= total - before + (1 << 20), "resumed run sent \(sent); \(before) of \(total) were there")
-        #expect(Double(sent) <= 0.55 * Double(total), "resumed run sent \(sent) of \(total)")
+        // (`before` counts the part of a pack rclone wrote in place when the link was cut; the
+        // resumed run deletes that leftover, its own by the upload journal.)
+        #expect(sent <= total - before + (2 << 20), "resumed run sent \(sent); \(before) of \(total) were there")
+        // About half was sent before the cut; the pack cut short is sent whole again.
+        #expect(Double(sent) <= 0.6 * Double(total), "resumed run sent \(sent) of \(total)")
         let check = try CLITests.cairn(["check", "--read-data"], repo: server.url("repo"))
         #expect(check.status == 0, "\(check.out) \(check.err)")
     }
