@@ -7,30 +7,35 @@ import Testing
 /// A real `rclone serve restic` on loopback (rclone comes from Debian: scripts/deps.sh).
 final class RcloneServer: @unchecked Sendable {
     let tmp = TempDir()
-    let process = Process()
-    let port: Int
+    var process = Process()
+    var port = 0
     let user = "cairn", pass = "s3cret/:@x"
 
     init() throws {
         guard let rclone = ["/usr/bin/rclone", "/usr/local/bin/rclone"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw StorageError.io("rclone is not installed: run scripts/deps.sh (apt-get install rclone)")
         }
-        port = Int.random(in: 20_000...40_000)
         try FileManager.default.createDirectory(atPath: tmp.sub("store"), withIntermediateDirectories: true)
-        process.executableURL = URL(fileURLWithPath: rclone)
-        process.arguments = ["serve", "restic", "--addr", "127.0.0.1:\(port)", "--user", user, "--pass", pass, tmp.sub("store")]
-        var env = ProcessInfo.processInfo.environment
-        env["RCLONE_CONFIG"] = tmp.sub("rclone.conf")
-        process.environment = env
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        // Ready when it accepts connections.
-        for _ in 0..<100 {
-            if Self.accepts(port: port) { return }
-            usleep(100_000)
+        // A random port may be taken (rclone then exits): try another. Ready when it accepts
+        // connections; a loaded machine may take a while to start it.
+        for _ in 0..<5 {
+            port = Int.random(in: 20_000...40_000)
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: rclone)
+            process.arguments = ["serve", "restic", "--addr", "127.0.0.1:\(port)", "--user", user, "--pass", pass, tmp.sub("store")]
+            var env = ProcessInfo.processInfo.environment
+            env["RCLONE_CONFIG"] = tmp.sub("rclone.conf")
+            process.environment = env
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            for _ in 0..<600 where process.isRunning {
+                if Self.accepts(port: port) { return }
+                usleep(100_000)
+            }
+            if process.isRunning { process.terminate(); process.waitUntilExit() }
         }
-        throw StorageError.io("rclone serve restic did not start on port \(port)")
+        throw StorageError.io("rclone serve restic did not start (5 ports tried)")
     }
 
     deinit { process.terminate(); process.waitUntilExit() }
