@@ -19,7 +19,7 @@ final class RcloneServer: @unchecked Sendable {
         // A random port may be taken (rclone then exits): try another. Ready when it accepts
         // connections; a loaded machine may take a while to start it.
         for _ in 0..<5 {
-            port = Int.random(in: 20_000...40_000)
+            port = (try? MotoServer.freePort()) ?? Int.random(in: 20_000...40_000)
             process = Process()
             process.executableURL = URL(fileURLWithPath: rclone)
             process.arguments = ["serve", "restic", "--addr", "127.0.0.1:\(port)", "--user", user, "--pass", pass, tmp.sub("store")]

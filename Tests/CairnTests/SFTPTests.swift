@@ -9,7 +9,8 @@ import Testing
 final class SSHServer: @unchecked Sendable {
     let tmp = TempDir()
     var pid: pid_t = 0
-    let port = Int.random(in: 40_001...60_000)
+    /// A port the kernel just handed out (a random one could be taken; sshd would then exit).
+    let port = (try? MotoServer.freePort()) ?? Int.random(in: 40_001...60_000)
     let user = ProcessInfo.processInfo.environment["USER"] ?? "root"
     var command: String {
         "ssh -F /dev/null -p \(port) -i \(tmp.sub("client")) -o IdentitiesOnly=yes -o BatchMode=yes"
@@ -51,7 +52,8 @@ final class SSHServer: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         guard posix_spawn(&pid, args[0], &actions, nil, cargs, environ) == 0 else { throw StorageError.io("cannot start sshd") }
-        for _ in 0..<100 {
+        // Ready when it accepts connections; a loaded machine may take a while.
+        for _ in 0..<600 {
             if RcloneServer.accepts(port: port) { return }
             usleep(100_000)
         }

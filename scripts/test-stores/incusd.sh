@@ -42,6 +42,9 @@ if ! incus info >/dev/null 2>&1; then
         fd=${fd##*/}
         [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true
       done
+      # From /, as a daemon should: the tools it runs (rsync for snapshots) inherit its working
+      # folder, and a checkout that started it may be deleted while it runs.
+      cd /
       exec setsid "$INCUSD" --group root --logfile /var/log/incus/incusd.log >> /var/log/incus/incusd.out 2>&1 < /dev/null
     ) &
   else
