@@ -31,7 +31,6 @@ extension Repository {
             guard let last = all.last else { throw RepositoryError.fileNotFound("no snapshot matches (host/tag/path/before filters)") }
             return last
         }
-        guard !spec.isEmpty else { throw RepositoryError.invalidArgument("an empty snapshot name: give an ID, a unique ID prefix or latest") }
         let id = try find(.snapshot, prefix: spec)
         return (id, try loadSnapshot(id))
     }

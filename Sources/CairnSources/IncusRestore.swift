@@ -54,15 +54,20 @@ public enum IncusRestore {
         return SourceRef(.incusVolume, pool + "/" + t)
     }
 
+    /// Nothing of that name: imports the stream and returns nil. Otherwise returns what exists,
+    /// for the caller's skip, refuse or replace.
+    static func importUnlessExists<T>(_ existing: T?, _ importing: [String], _ node: Node, _ repo: Repository) throws -> T? {
+        guard let existing else { try Tool.feed(importing, from: repo, node: node); return nil }
+        return existing
+    }
+
     /// Restores an instance snapshot's stream `node` as `target` (kind `.incus`).
     public static func instance(_ target: SourceRef, node: Node, repo: Repository, project: String?, storage: String?,
                                 ifExists: IfExists, say: (String) -> Void) throws -> Outcome {
         let listed = try Incus.parseList(try Tool.output(Incus.list(project: project)))
         let importing = Incus.importing(as: target.name, project: project, storage: storage)
-        guard let existing = listed.first(where: { $0.name == target.name }) else {
-            try Tool.feed(importing, from: repo, node: node)
-            return .imported
-        }
+        guard let existing = try importUnlessExists(listed.first(where: { $0.name == target.name }), importing, node, repo)
+        else { return .imported }
         switch ifExists {
         case .skip: return .skipped
         case .refuse: throw Refusal.exists(target)
@@ -84,10 +89,8 @@ public enum IncusRestore {
         guard let (pool, volume) = Incus.splitVolume(target.name) else { throw SourceError.invalid("\(target) is not POOL/VOLUME") }
         let listed = try Incus.parseVolumes(try Tool.output(Incus.volumeList(pool: pool, project: project)))
         let importing = Incus.volumeImport(pool: pool, volume: volume, project: project)
-        guard let existing = listed.first(where: { $0.name == volume && $0.type == "custom" }) else {
-            try Tool.feed(importing, from: repo, node: node)
-            return .imported
-        }
+        guard let existing = try importUnlessExists(listed.first(where: { $0.name == volume && $0.type == "custom" }), importing, node, repo)
+        else { return .imported }
         switch ifExists {
         case .skip: return .skipped
         case .refuse: throw Refusal.exists(target)
