@@ -107,7 +107,8 @@ public final class Archiver: @unchecked Sendable {
         resuming = !options.force && !options.dryRun && (repo.journal?.hasFiles(source: source) ?? false)
         checkpointWithEveryPack()
         defer { repo.setPackStoredHook(nil) }
-        Scanner.start(paths: absolute, excludes: excludes, oneFileSystem: options.oneFileSystem, progress: progress)
+        Scanner.start(paths: absolute, excludes: excludes, oneFileSystem: options.oneFileSystem, progress: progress,
+                      cancellation: repo.cancellation)
         let trie = PathTrie()
         for p in absolute { trie.insert(p.split(separator: 47).map(Array.init)) }
         let root = try guarded { try LargeStack.run { try buildVirtual(trie, path: [47], parent: parentTree, rootDevice: nil) } }
@@ -272,7 +273,7 @@ public final class Archiver: @unchecked Sendable {
     }
 
     func archive(name: PathBytes, path: PathBytes, parent: Node?, rootDevice: UInt64?, group: DispatchGroup) throws -> Archived? {
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         let (st, err) = FS.lstat(path)
         guard let st else { warn(SourceError(path: path, errno: err, what: "stat")); return nil }
         guard var node = FS.node(name: name, path: path, st: st, names: names) else { return nil }
@@ -441,7 +442,7 @@ public final class Archiver: @unchecked Sendable {
         defer { group.wait() }   // on a throw, too: jobs still hold `list`
         var zeroIDs: [Int: ID] = [:]
         try produce { chunk, allZero in
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try repo.checkCancelled()
             if allZero {
                 // The same zeros again: the same ID, and the first one's job stores the blob.
                 if let id = zeroIDs[chunk.count] {

@@ -166,7 +166,7 @@ public final class Checker {
         let verdicts = Locked([PackVerdict]())
         let whole = readWhole, jobs = work, inNoIndex = Set(unindexed)
         DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
-            if Cancellation.requested { return }
+            if repo.cancellation.isCancelled { return }
             let (pack, size, blobs) = jobs[i]
             progress.update { $0.files += 1; $0.current = pack.short }
             var v = whole.contains(pack) ? PackVerdict.readData(repo, pack, size: size, indexed: blobs)
@@ -177,7 +177,7 @@ public final class Checker {
             progress.addBytes(Int(v.bytes))
             verdicts.withLock { $0.append(v) }
         }
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         for v in verdicts.withLock({ $0 }).sorted(by: { $0.pack < $1.pack }) {
             report.packsChecked += 1
             if whole.contains(v.pack) { report.packsRead += 1 }

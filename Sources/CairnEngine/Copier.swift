@@ -44,7 +44,7 @@ public final class Copier: @unchecked Sendable {   // one thread
 
     func copyTree(_ id: ID) throws -> ID {
         if let done = treeMemo[id] { return done }
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try destination.checkCancelled()
         var tree = try source.loadTree(id)
         for i in tree.nodes.indices {
             switch tree.nodes[i].content {

@@ -163,11 +163,3 @@ final class NameCache: Sendable {
         return name
     }
 }
-
-/// Set by the CLI's SIGINT/SIGTERM handler; long operations check it between units of work.
-public enum Cancellation {
-    static let flag = Atomic<Bool>(false)
-    public static func request() { flag.store(true, ordering: .relaxed) }
-    public static var requested: Bool { flag.load(ordering: .relaxed) }
-    public static func reset() { flag.store(false, ordering: .relaxed) }
-}

@@ -124,7 +124,7 @@ extension Pruner {
         // so their blobs count and the ones nobody needs go.
         for (id, size) in stored.sorted(by: { $0.key < $1.key }) where listing.packs[id] == nil {
             plan.known.insert(id)
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try repo.checkCancelled()
             do { packs[id] = try repo.readPackHeader(id, size: size).entries; plan.stats.unindexedPacks += 1 }
             catch {
                 // No index lists it and its header does not open. If its bytes do not hash to

@@ -53,7 +53,7 @@ public final class Pruner {
         let failure = Locked<Error?>(nil)
         let repo = self.repo, progress = self.progress
         DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
-            if Cancellation.requested || failure.withLock({ $0 != nil }) { return }
+            if repo.cancellation.isCancelled || failure.withLock({ $0 != nil }) { return }
             let pack = jobs[i]
             progress.update { $0.files += 1; $0.current = pack.short }
             do {
@@ -74,7 +74,7 @@ public final class Pruner {
             } catch { failure.withLock { if $0 == nil { $0 = error } } }
         }
         if let e = failure.withLock({ $0 }) { throw e }
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         try repo.flush()
         if stopAt == .afterCopy { throw RepositoryError.interrupted }
         let after = repo.writeStats
@@ -93,7 +93,8 @@ public final class Pruner {
         // 3. Only now the packs.
         let doomed = (plan.delete + plan.repack).sorted()
         for (i, id) in doomed.enumerated() {
-            if Cancellation.requested || (stopAt == .midDelete && i == doomed.count / 2) { throw RepositoryError.interrupted }
+            try repo.checkCancelled()
+            if stopAt == .midDelete && i == doomed.count / 2 { throw RepositoryError.interrupted }
             do { try repo.backend.delete(.pack, id.hex) } catch StorageError.notFound {}
             result.packsDeleted += 1
         }

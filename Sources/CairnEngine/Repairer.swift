@@ -48,7 +48,7 @@ public final class Repairer {
         let outcomes = Locked([ID: Outcome]())
         let repo = self.repo, progress = self.progress
         DispatchQueue.concurrentPerform(iterations: stored.count) { i in
-            if Cancellation.requested { return }
+            if repo.cancellation.isCancelled { return }
             let (id, size) = stored[i]
             progress.update { $0.files += 1; $0.current = id.short }
             let outcome: Outcome
@@ -63,7 +63,7 @@ public final class Repairer {
             } catch { outcome = .failed }
             outcomes.withLock { $0[id] = outcome }
         }
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         var result = IndexResult(dryRun: dryRun)
         var packs: [IndexFile.Pack] = []
         for (id, outcome) in outcomes.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
@@ -118,14 +118,14 @@ public final class Repairer {
         let verdicts = Locked([PackVerdict]())
         let repo = self.repo, progress = self.progress
         DispatchQueue.concurrentPerform(iterations: candidates.count) { i in
-            if Cancellation.requested { return }
+            if repo.cancellation.isCancelled { return }
             let id = candidates[i]
             progress.update { $0.files += 1; $0.current = id.short }
             let v = PackVerdict.readData(repo, id, size: stored[id]!, indexed: old.packs[id] ?? [])
             progress.addBytes(Int(v.bytes))
             if !v.damage.isEmpty { verdicts.withLock { $0.append(v) } }
         }
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         let damaged = verdicts.withLock { $0 }.sorted { $0.pack < $1.pack }
         var result = PackResult(damaged: damaged.map(\.pack.hex), dryRun: dryRun)
         guard !damaged.isEmpty else { return result }

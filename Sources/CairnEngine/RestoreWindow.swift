@@ -81,7 +81,7 @@ struct RestoreWindow: Sendable {
         var out = Outcome()
         var i = 0
         while i < needs.count {
-            if Cancellation.requested || stopped.withLock({ $0 }) { return out }
+            if repo.cancellation.isCancelled || stopped.withLock({ $0 }) { return out }
             // A run of blobs with small gaps between them: one read.
             var j = i + 1
             var end = needs[i].entry.offset + UInt64(needs[i].entry.storedLength)

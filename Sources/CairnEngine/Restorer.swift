@@ -202,7 +202,7 @@ public final class Restorer {
         ancestors.insert(id); depth += 1
         defer { ancestors.remove(id); depth -= 1 }
         for node in tree.nodes {
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try repo.checkCancelled()
             guard Node.isSafeName(node.name) else { warn(unsafeName(node.name, in: display)); continue }
             let d = FS.join(display, node.name)
             guard wanted(d, node) else { continue }
@@ -353,7 +353,7 @@ public final class Restorer {
         let window = RestoreWindow(repo: repo, progress: progress)
         let (sizes, outcome) = window.run(fds: files.map(\.fd), chunks: files.map(\.node.chunks), names: files.map { FS.shown($0.display) })
         for w in outcome.warnings { warn(w) }
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         for (i, f) in files.enumerated() {
             if let e = outcome.writeFailed[i] {
                 warn("\(shown(f.display)): not restored completely: \(e)")

@@ -59,7 +59,7 @@ extension Repository {
                            existing: [(ID, Snapshot)]) throws -> [(RetentionGroupKey, [(ID, ID)])] {
         var out: [(RetentionGroupKey, [(ID, ID)])] = []
         for (key, members) in groups {
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try checkCancelled()
             var changed: [(ID, ID)] = []
             if let policy {
                 guard let (id, newest) = members.max(by: { ($0.1.timestamp, $0.0) < ($1.1.timestamp, $1.0) }),

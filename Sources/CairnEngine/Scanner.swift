@@ -8,12 +8,13 @@ import Glibc
 /// can show a percentage and an ETA (restic does the same). Runs beside the archiver and stops
 /// early when the operation is cancelled.
 enum Scanner {
-    static func start(paths: [PathBytes], excludes: ExcludeMatcher, oneFileSystem: Bool, progress: OperationProgress) {
+    static func start(paths: [PathBytes], excludes: ExcludeMatcher, oneFileSystem: Bool, progress: OperationProgress,
+                      cancellation: CancellationToken) {
         DispatchQueue.global(qos: .utility).async {
             var files = 0
             var bytes: UInt64 = 0
             func visit(_ path: PathBytes, name: PathBytes, device: UInt64?) {
-                if Cancellation.requested { return }
+                if cancellation.isCancelled { return }
                 let (st, _) = FS.lstat(path)
                 guard let st else { return }
                 switch st.st_mode & S_IFMT {
@@ -29,7 +30,7 @@ enum Scanner {
                 }
             }
             for p in paths { visit(p, name: Array(p.split(separator: 47).last ?? []), device: nil) }
-            if Cancellation.requested { return }
+            if cancellation.isCancelled { return }
             progress.update { $0.totalFiles = files; $0.totalBytes = bytes }
         }
     }

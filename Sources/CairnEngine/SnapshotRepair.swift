@@ -57,7 +57,7 @@ extension Repairer {
         let snaps = only.map { ids in all.filter { ids.contains($0.0) } } ?? all
         var rewriter = TreeRewriter(repo: repo, source: source, dryRun: dryRun)
         for (sid, snap) in snaps {
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try repo.checkCancelled()
             let root = snap.treeID!
             let r = try rewriter.rewrite(root)
             guard r.changed else { result.intact += 1; continue }

@@ -44,7 +44,7 @@ extension Repository {
         var result = RewriteResult(dryRun: options.dryRun)
         var pruner = TreePruner(repo: self, excludes: ExcludeMatcher(patterns: options.excludes), dryRun: options.dryRun)
         for (id, snap) in targets {
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try checkCancelled()
             guard let root = snap.treeID else { throw RepositoryError.damaged("snapshot \(id.short) names no tree") }
             let r = try pruner.rewrite(root, path: [])
             guard r.changed else { result.unchanged += 1; continue }

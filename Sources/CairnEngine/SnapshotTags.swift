@@ -9,7 +9,7 @@ extension Repository {
     /// (an interrupted earlier run) is fine.
     public func removeSnapshots(_ ids: [ID]) throws {
         for id in ids {
-            if Cancellation.requested { throw RepositoryError.interrupted }
+            try checkCancelled()
             do { try backend.delete(.snapshot, id.hex) } catch StorageError.notFound {}
             cache?.dropFile(.snapshot, id)
         }

@@ -55,7 +55,7 @@ public final class TarExtractor {
         var matched = inner.isEmpty
         do {
             while let m = try reader.next() {
-                if Cancellation.requested { throw RepositoryError.interrupted }
+                try restorer.repo.checkCancelled()
                 if try extract(m, under: inner) { matched = true }
             }
         } catch RepositoryError.interrupted {
@@ -234,7 +234,7 @@ public final class TarExtractor {
         let length: UInt64
         do {
             length = try stream.content(of: data) { offset, piece in
-                if Cancellation.requested { throw RepositoryError.interrupted }
+                try restorer.repo.checkCancelled()
                 written += UInt64(piece.count)
                 progress.addBytes(piece.count)
                 if piece.allSatisfy({ $0 == 0 }) { return }

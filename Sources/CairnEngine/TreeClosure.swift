@@ -16,7 +16,7 @@ enum TreeClosure {
         while !level.isEmpty {
             var next: [ID] = []
             for start in stride(from: 0, to: level.count, by: batch) {
-                if Cancellation.requested { throw RepositoryError.interrupted }
+                try repo.checkCancelled()
                 let ids = Array(level[start..<min(level.count, start + batch)])
                 let results = Locked([Result<Tree, any Error>?](repeating: nil, count: ids.count))
                 let workers = min(loads, ids.count)

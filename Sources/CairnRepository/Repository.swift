@@ -19,6 +19,8 @@ public final class Repository: Sendable {
     public let cdc: FastCDC
     public let compression: CompressionMode
     public let id: ID
+    /// The operation this repository was opened for is cancelled through this token.
+    public let cancellation: CancellationToken
 
     let indexState = Locked(BlobIndex())
     let writer = Locked(WriterState())
@@ -70,7 +72,8 @@ public final class Repository: Sendable {
     public static let programVersion = "cairn 0.1.0"
 
     init(backend: any Backend, key: MasterKey, keyName: String, config: Config, random: any RandomSource, compression: CompressionMode?,
-         connections: Int = 1) {
+         connections: Int = 1, cancellation: CancellationToken = CancellationToken()) {
+        self.cancellation = cancellation
         packWriter = WorkerPool(threads: max(1, connections), limit: max(1, connections) + 3)
         self.backend = backend; self.key = key; self.keyName = keyName; self.config = config; self.random = random
         self.cdc = FastCDC(parameters: config.chunkerParameters, gear: GearTable.derive(chunkerKey: key.chunkerKey))
@@ -141,7 +144,8 @@ public final class Repository: Sendable {
     /// `connections`: how many packs are sent to the store at once.
     public static func open(backend: any Backend, password: [UInt8], compression: CompressionMode? = nil,
                             random: any RandomSource = SystemRandom(), connections: Int = 1,
-                            keys selection: KeySelection = .init()) throws -> Repository {
+                            keys selection: KeySelection = .init(),
+                            cancellation: CancellationToken = CancellationToken()) throws -> Repository {
         let sealedConfig: [UInt8]
         do { sealedConfig = try backend.read(.config, "config") }
         catch StorageError.notFound { throw RepositoryError.noRepository(backend.location) }
@@ -179,13 +183,21 @@ public final class Repository: Sendable {
                 throw RepositoryError.damaged("the config file does not open with the repository's key (\(e)); it is the one file without a copy: restore it from a copy of the repository")
             }
             let r = Repository(backend: backend, key: master, keyName: k.name, config: config, random: random, compression: compression,
-                               connections: connections)
+                               connections: connections, cancellation: cancellation)
             r.configDigest = configDigest
             return r
         }
         if let lastError, case FormatError.unsupportedVersion = lastError { throw lastError }
         if !skipped.isEmpty { throw RepositoryError.wrongPasswordSkipped(skipped.count) }
         throw RepositoryError.wrongPassword
+    }
+
+    /// Throws when the operation was cancelled: `interrupted` when the user asked, otherwise
+    /// `cancelled` with the reason (a lock that could not be refreshed).
+    public func checkCancelled() throws {
+        guard cancellation.isCancelled else { return }
+        if let why = cancellation.reason { throw RepositoryError.cancelled(why) }
+        throw RepositoryError.interrupted
     }
 
     // MARK: repository files

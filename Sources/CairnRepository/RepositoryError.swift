@@ -16,6 +16,8 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
     case ambiguous(String)
     case damaged(String)
     case interrupted
+    /// The operation was stopped for the reason given (its lock could not be kept fresh).
+    case cancelled(String)
     case invalidArgument(String)
     /// A snapshot file that cannot be read where snapshots are chosen (latest, filters, forget).
     case unreadableSnapshot(ID, String)
@@ -33,6 +35,7 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
         case .ambiguous(let s): return "ambiguous: \(s)"
         case .damaged(let s): return "damaged: \(s)"
         case .interrupted: return "interrupted"
+        case .cancelled(let why): return "stopped: \(why)"
         case .invalidArgument(let s): return s
         case .unreadableSnapshot(let id, let why):
             return "snapshot \(id.hex) cannot be read (\(why)); it may be the one asked for, so none was chosen: "

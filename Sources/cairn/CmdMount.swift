@@ -37,7 +37,7 @@ struct Mount: ParsableCommand {
         defer { lock?.release() }
         try repo.loadIndex()
         let view = try MountView(repository: repo, cacheBytes: cacheBytes!)
-        if Cancellation.requested { throw RepositoryError.interrupted }
+        try repo.checkCancelled()
         var options = FuseMount.Options()
         options.allowOther = allowOther
         try FuseMount.serve(view, at: dir, options: options) {

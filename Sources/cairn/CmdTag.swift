@@ -40,7 +40,7 @@ struct Tag: ParsableCommand {
         var changes: [Change] = []
         let add = Self.split(self.add), remove = Self.split(self.remove), set = self.set.isEmpty ? nil : Self.split(self.set)
         for (id, snap) in targets {
-            if Cancellation.requested { throw ExitWith(code: .interrupted) }
+            try repo.checkCancelled()
             guard let tags = Repository.retagged(snap.tags, add: add, remove: remove, set: set) else { continue }
             let newID = try repo.saveRetagged(id, snap, tags: tags, existing: all)
             changes.append(Change(old: id.hex, new: newID.hex, tags: tags))

@@ -16,6 +16,9 @@ enum ExitCode: Int32 {
     case ok = 0, fatal = 1, damaged = 2, incomplete = 3, noRepository = 10, lockFailed = 11, wrongPassword = 12, interrupted = 130
 }
 
+/// What SIGINT and SIGTERM cancel: every repository this process opens runs under it.
+let processCancellation = CancellationToken()
+
 /// Thrown by commands that finished but must exit non-zero (message already printed).
 struct ExitWith: Error { var code: ExitCode }
 
@@ -89,6 +92,7 @@ struct Cairn: ParsableCommand {
         case RepositoryError.wrongPassword, RepositoryError.wrongPasswordSkipped: return (.wrongPassword, "\(error)")
         case RepositoryError.locked, RepositoryError.cannotLock: return (.lockFailed, "\(error)")
         case RepositoryError.interrupted: return (.interrupted, "interrupted")
+        case RepositoryError.cancelled: return (.lockFailed, "\(error)")
         default: return (.fatal, "\(error)")
         }
     }
@@ -96,8 +100,8 @@ struct Cairn: ParsableCommand {
     static func installSignalHandlers() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig) { _ in
-                if Cancellation.requested { _exit(130) }   // a second Ctrl-C leaves at once
-                Cancellation.request()
+                if processCancellation.isCancelled { _exit(130) }   // a second Ctrl-C leaves at once
+                processCancellation.cancel()
             }
         }
     }

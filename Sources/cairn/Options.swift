@@ -104,7 +104,8 @@ struct GlobalOptions: ParsableArguments {
         if let lastKey { keys.lastUsed = { digest in lastKey.name(for: digest) } }
         keys.warn = { stderr("warning: \($0)") }
         let r = try Repository.open(backend: backend, password: try readPassword?() ?? password(), compression: compression,
-                                    connections: connections ?? StoreLocation.defaultConnections(backend), keys: keys)
+                                    connections: connections ?? StoreLocation.defaultConnections(backend), keys: keys,
+                                    cancellation: processCancellation)
         lastKey?.remember(r.keyName, for: r.configDigest)
         if let folder = cacheFolder {
             do { try r.attachCache(folder: folder) } catch { if !quiet { stderr("warning: cache disabled: \(error)") } }
