@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cairn", targets: ["cairn"]),
+        .library(name: "CairnCommands", targets: ["CairnCommands"]),
         .library(name: "CairnEngine", targets: ["CairnEngine"]),
         .library(name: "CairnChunking", targets: ["CairnChunking"]),
         .library(name: "CairnCrypto", targets: ["CairnCrypto"]),
@@ -78,15 +79,18 @@ let package = Package(
                 swiftSettings: strict),
         // Sources: podman and docker volumes, incus instances, volumes and config, through their own export tools.
         .target(name: "CairnSources", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage"], swiftSettings: strict),
+        // The library API every front end calls: one typed command per operation, every rule
+        // of the format spec and every multi-step flow (docs/architecture.md).
+        .target(name: "CairnCommands", dependencies: ["CairnEngine", "CairnSources", "CairnRepository", "CairnStorage"], swiftSettings: strict),
         // `cairn mount`: the snapshots as a read-only folder tree, served through FUSE.
         .target(name: "CairnMount", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage", "CFuse"], swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnEngine", "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
+                          dependencies: ["CairnCommands", "CairnEngine", "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnEngine", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnCommands", "CairnEngine", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -83,6 +83,25 @@ public final class Repository: Sendable {
 
     // MARK: creating and opening
 
+    /// Writes a key file (format-spec §5) that opens `master` with `password`; returns its
+    /// name, the SHA-256 of its bytes. Durable when it returns.
+    static func writeKeyFile(master: MasterKey, password: [UInt8], parameters: ScryptParameters, hostname: String, username: String,
+                             created: Timestamp, random: any RandomSource, to backend: any Backend) throws -> String {
+        let k = try KeyFile.create(master: master, password: password, parameters: parameters, hostname: hostname,
+                                   username: username, created: created, random: random)
+        let bytes = try k.encoded()
+        let name = SHA256.hash(bytes).hex
+        try backend.write(.key, name, bytes)
+        return name
+    }
+
+    /// Adds a key file for another password (`key add`, `key passwd`); returns its name.
+    public func addKey(password: [UInt8], parameters: ScryptParameters = .default, hostname: String = Host.name,
+                       username: String = Host.user, created: Timestamp = .now()) throws -> String {
+        try Self.writeKeyFile(master: key, password: password, parameters: parameters, hostname: hostname, username: username,
+                              created: created, random: random, to: backend)
+    }
+
     public struct InitOptions: Sendable {
         public var chunker = ChunkerParameters.default
         public var compression = CompressionMode.auto
@@ -112,12 +131,8 @@ public final class Repository: Sendable {
         }
         let repoID = ID(random.bytes(32))
         let config = Config(id: repoID, chunker: options.chunker, compression: options.compression, packSize: options.packSize)
-        let keyFile = try KeyFile.create(master: master, password: password, parameters: options.scrypt,
-                                         hostname: options.hostname, username: options.username,
-                                         created: options.time, random: random)
-        let keyBytes = try keyFile.encoded()
-        let keyName = SHA256.hash(keyBytes).hex
-        try backend.write(.key, keyName, keyBytes)
+        let keyName = try writeKeyFile(master: master, password: password, parameters: options.scrypt, hostname: options.hostname,
+                                       username: options.username, created: options.time, random: random, to: backend)
         let sealed = Envelope.seal(try config.encoded(), type: .config, key: master, compress: false, random: random)
         try backend.write(.config, "config", sealed)
         let r = Repository(backend: backend, key: master, keyName: keyName, config: config, random: random, compression: nil)

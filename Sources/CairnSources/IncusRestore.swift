@@ -11,14 +11,7 @@ public enum IncusRestore {
     /// What to do when the target exists.
     public enum IfExists: Sendable, Equatable { case refuse, replace, skip }
 
-    public enum Outcome: Sendable, Equatable {
-        /// Imported into a new instance or volume.
-        case imported
-        /// The target existed and `.skip` was given: nothing was run.
-        case skipped
-        /// The target existed and was replaced; its previous state is in this safety snapshot.
-        case replaced(safety: ID)
-    }
+    public typealias Outcome = RestoreOutcome
 
     /// Why a restore did nothing.
     public enum Refusal: Error, Equatable, CustomStringConvertible {

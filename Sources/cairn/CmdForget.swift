@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnEngine
 import CairnFormat
@@ -88,106 +89,44 @@ struct Forget: ParsableCommand {
         if prune && dryRun { throw ValidationError("--prune with --dry-run: run `cairn prune --dry-run` to see what prune would free") }
     }
 
-    /// One group in `--json` output (restic's layout: keep, remove, reasons).
-    struct JSONGroup: Encodable {
-        struct Entry: Encodable {
-            var id: String; var short_id: String; var time: String; var hostname: String; var paths: [String]; var tags: [String]
-        }
-        struct Reason: Encodable {
-            var id: String; var short_id: String; var time: String; var matches: [String]; var counters: [String: Int]
-        }
-        var host: String?; var paths: [String]?; var tags: [String]?
-        var keep: [Entry]; var remove: [Entry]; var reasons: [Reason]
-    }
-
     func run() throws {
-        let repo = try global.open()
-        let lock = try global.writeLock(repo, exclusive: !dryRun, operation: dryRun ? "forget --dry-run" : "forget")
-        defer { lock.release() }
-        let f = try filters.filter
-        var remove: [ID] = []
-        if !snapshots.isEmpty {
-            for s in snapshots {
-                let (id, snap) = try repo.resolveSnapshot(s, filter: f)
-                if !remove.contains(id) { remove.append(id) }
-                if !global.json && !global.quiet { stdout("\(dryRun ? "would remove" : "remove") snapshot \(id.short) of \(snap.paths.joined(separator: ", ")) at \(snap.timestamp.localDisplay)") }
+        var c = ForgetCommand()
+        c.snapshots = snapshots
+        c.policy = keep.policy
+        c.groupBy = RetentionGroupBy(parsing: groupBy)!
+        c.filter = try filters.filter
+        c.dryRun = dryRun
+        if prune { c.prune = PruneOptions() }
+        let show = !global.json && !global.quiet
+        if show && snapshots.isEmpty && !c.policy.isEmpty { stdout("Applying policy: \(c.policy)") }
+        let r = try global.run(c)
+        if global.json {
+            if !snapshots.isEmpty { try global.emit(json: r.removed) } else { try global.emit(json: r.groups) }
+        }
+        if show {
+            for e in r.named {
+                stdout("\(dryRun ? "would remove" : "remove") snapshot \(e.short_id) of \(e.paths.joined(separator: ", ")) at \(Timestamp.parse(e.time)?.localDisplay ?? e.time)")
             }
-            if global.json { try global.emit(json: remove.map(\.hex)) }
-        } else {
-            let given = keep.policy
-            let list = try repo.matchingSnapshots(f)
-            let all = try repo.snapshots().snapshots
-            // No --keep-* flags: each group's saved policy (`cairn policy set`), if it has one.
-            let saved = given.isEmpty
-            if !saved && !global.json && !global.quiet { stdout("Applying policy: \(given)") }
-            var groups: [JSONGroup] = []
-            var moves: [(from: ID, to: ID, Snapshot)] = []
-            var unsaved = 0, applied = 0
-            let zone = SystemTimeZone(), now = Timestamp.now()
-            for (key, members) in Retention.group(list, by: RetentionGroupBy(parsing: groupBy)!) {
-                var p = given
-                var carrier: (ID, Snapshot)? = nil
-                if saved {
-                    guard let c = Retention.policyCarrier(members), let sp = c.1.retention else { unsaved += 1; continue }
-                    p = try RetentionPolicy(saved: sp)
-                    carrier = c
-                    if !global.json && !global.quiet { stdout("\nApplying the policy saved for \(Self.describe(key)): \(p)") }
-                }
-                applied += 1
-                let decisions = Retention.apply(p, to: members, zone: zone, now: now)
-                let kept = decisions.filter(\.keep), gone = decisions.filter { !$0.keep }
-                remove += gone.map(\.id)
-                // The snapshot holding the saved policy goes: the newest kept one takes it over first.
-                if let (cid, c) = carrier, gone.contains(where: { $0.id == cid }), let heir = kept.first {
-                    var s = heir.snapshot
-                    s.retention = c.retention
-                    s.original = heir.snapshot.original ?? heir.id.hex
-                    moves.append((cid, heir.id, s))
-                    if !global.json && !global.quiet { stdout("the saved policy \(dryRun ? "would move" : "moves") from snapshot \(cid.short) to \(heir.id.short)") }
-                }
-                if global.json {
-                    func entry(_ d: RetentionDecision) -> JSONGroup.Entry {
-                        .init(id: d.id.hex, short_id: d.id.short, time: d.snapshot.time, hostname: d.snapshot.hostname,
-                              paths: d.snapshot.paths, tags: d.snapshot.tags)
-                    }
-                    let names = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
-                    groups.append(JSONGroup(host: key.host, paths: key.paths, tags: key.tags, keep: kept.map(entry), remove: gone.map(entry),
-                                            reasons: kept.map { d in
-                        .init(id: d.id.hex, short_id: d.id.short, time: d.snapshot.time, matches: d.reasons,
-                              counters: Dictionary(uniqueKeysWithValues: zip(names, d.counters).filter { $0.1 != 0 }))
-                    }))
-                } else if !global.quiet {
-                    stdout("")
-                    stdout(key.host == nil && key.paths == nil && key.tags == nil ? "snapshots:" : "snapshots for \(Self.describe(key)):")
-                    if !kept.isEmpty { stdout("keep \(kept.count) snapshot(s):"); printTable(kept, reasons: true) }
-                    if !gone.isEmpty { stdout("\(dryRun ? "would remove" : "remove") \(gone.count) snapshot(s):"); printTable(gone, reasons: false) }
-                }
-            }
-            if global.json { try global.emit(json: groups) }
-            if saved && !global.json {
-                if applied == 0 { stderr("no policy was given (--keep-*) and none is saved (cairn policy set), no snapshots will be removed") }
-                else if unsaved > 0 { stderr("\(unsaved) group(s) have no saved policy and were left alone") }
-            }
-            if !dryRun {
-                for m in moves {
-                    // Saved before the old carrier is deleted (below): the policy is never lost.
-                    _ = try repo.replaceSnapshot(m.to, with: m.2, existing: all)
-                }
+            for g in r.groups {
+                let key = g.key
+                if g.saved_policy { stdout("\nApplying the policy saved for \(Self.describe(key)): \(g.policy)") }
+                stdout("")
+                stdout(key.host == nil && key.paths == nil && key.tags == nil ? "snapshots:" : "snapshots for \(Self.describe(key)):")
+                let kept = g.decisions.filter(\.keep), gone = g.decisions.filter { !$0.keep }
+                if !kept.isEmpty { stdout("keep \(kept.count) snapshot(s):"); printTable(kept, reasons: true) }
+                if !gone.isEmpty { stdout("\(dryRun ? "would remove" : "remove") \(gone.count) snapshot(s):"); printTable(gone, reasons: false) }
             }
         }
-        if !dryRun {
-            try repo.removeSnapshots(remove)
+        if snapshots.isEmpty && c.policy.isEmpty && !global.json {
+            if r.groups.isEmpty { stderr("no policy was given (--keep-*) and none is saved (cairn policy set), no snapshots will be removed") }
+            else if r.groups_without_policy > 0 { stderr("\(r.groups_without_policy) group(s) have no saved policy and were left alone") }
         }
-        if !global.json && !global.quiet {
+        if show {
             stdout("")
-            stdout(dryRun ? "would remove \(remove.count) snapshot(s) (dry run: nothing changed)"
-                          : "removed \(remove.count) snapshot(s)" + (prune ? "; pruning" : "; run `cairn prune` to free the data only they used"))
+            stdout(dryRun ? "would remove \(r.removed.count) snapshot(s) (dry run: nothing changed)"
+                          : "removed \(r.removed.count) snapshot(s)" + (prune ? "; pruning" : "; run `cairn prune` to free the data only they used"))
         }
-        if prune && !dryRun {
-            // Under the same exclusive lock: no backup can start between the two.
-            let r = try CairnEngine.prune(repo, options: PruneOptions())
-            if !global.json { report(r, global) }
-        }
+        if let p = r.prune, !global.json { report(p, global) }
     }
 
     /// "host h, paths [a, b], tags [t]": the members a group is keyed by.
@@ -200,7 +139,7 @@ struct Forget: ParsableCommand {
     }
 
     /// restic's table: one row per snapshot, oldest first, further reasons on lines of their own.
-    func printTable(_ newestFirst: [RetentionDecision], reasons: Bool) {
+    func printTable(_ newestFirst: [ForgetCommand.Decision], reasons: Bool) {
         let ds = Array(newestFirst.reversed())
         let rw = reasons ? max(7, ds.flatMap(\.reasons).map(\.count).max() ?? 0) : 0
         var head = [pad("ID", 8), pad("Time", 19), pad("Host", 16), pad("Tags", 12)].joined(separator: " ") + " "

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnStorage
 import CairnCore
 import CairnCrypto
@@ -17,16 +18,10 @@ struct Key: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List key files.")
         @OptionGroup var global: GlobalOptions
         func run() throws {
-            let repo = try global.open()
-            struct Out: Encodable { var id: String; var current: Bool; var username: String; var hostname: String; var created: String }
-            var out: [Out] = []
-            for f in try repo.backend.list(.key).sorted(by: { $0.name < $1.name }) {
-                guard let k = try? KeyFile.decode(try repo.backend.read(.key, f.name)) else { stderr("warning: key \(f.name.prefix(8)) unreadable"); continue }
-                out.append(Out(id: f.name, current: f.name == repo.keyName, username: k.username, hostname: k.hostname, created: k.created))
-            }
-            if global.json { try global.emit(json: out); return }
+            let keys = try global.run(KeyListCommand())
+            if global.json { try global.emit(json: keys); return }
             stdout(" ID        User      Host              Created")
-            for k in out { stdout("\(k.current ? "*" : " ")\(k.id.prefix(8))  \(pad(k.username, 9)) \(pad(k.hostname, 17)) \(k.created)") }
+            for k in keys { stdout("\(k.current ? "*" : " ")\(k.id.prefix(8))  \(pad(k.username, 9)) \(pad(k.hostname, 17)) \(k.created)") }
         }
     }
 
@@ -35,9 +30,8 @@ struct Key: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var newKey: NewKeyOptions
         func run() throws {
-            let repo = try global.open()
-            let name = try newKey.addKey(to: repo, allowExpensive: global.allowExpensiveKDF)
-            if !global.quiet { stdout("added key \(name.prefix(8))") }
+            let r = try global.run(KeyAddCommand(try newKey.key(global)))
+            if global.json { try global.emit(json: r) } else if !global.quiet { stdout("added key \(r.id.prefix(8))") }
         }
     }
 
@@ -46,13 +40,8 @@ struct Key: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Key ID or unique prefix.") var id: String
         func run() throws {
-            let repo = try global.open()
-            let lock = try global.writeLock(repo, exclusive: true, operation: "key remove")
-            defer { lock.release() }
-            let target = try repo.find(.key, prefix: id).hex
-            guard target != repo.keyName else { throw ValidationError("refusing to remove the key in use: open the repository with another password first") }
-            try repo.backend.delete(.key, target)
-            if !global.quiet { stdout("removed key \(target.prefix(8))") }
+            let r = try global.run(KeyRemoveCommand(id: id))
+            if global.json { try global.emit(json: r) } else if !global.quiet { stdout("removed key \(r.id.prefix(8))") }
         }
     }
 
@@ -61,10 +50,9 @@ struct Key: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var newKey: NewKeyOptions
         func run() throws {
-            let repo = try global.open()
-            let name = try newKey.addKey(to: repo, allowExpensive: global.allowExpensiveKDF)   // the new key is durable first
-            try repo.backend.delete(.key, repo.keyName)
-            if !global.quiet { stdout("password changed: key \(name.prefix(8)) replaces \(repo.keyName.prefix(8))") }
+            let r = try global.run(KeyPasswdCommand(try newKey.key(global)))
+            if global.json { try global.emit(json: r) }
+            else if !global.quiet { stdout("password changed: key \(r.id.prefix(8)) replaces \(r.replaced.prefix(8))") }
         }
     }
 }
@@ -74,13 +62,11 @@ struct NewKeyOptions: ParsableArguments {
     @Option(name: .customLong("new-password-file"), help: "Read the new password from this file.") var newPasswordFile: String?
     @Option(help: ArgumentHelp("scrypt cost N.", visibility: .hidden)) var kdfN: UInt64 = ScryptParameters.default.n
 
-    /// Writes a key file for the new password; returns its name.
-    func addKey(to repo: Repository, allowExpensive: Bool) throws -> String {
-        var p = ScryptParameters.default; p.n = kdfN
-        guard p.isWithinCeiling || allowExpensive else {
-            throw ValidationError("--kdf-n \(kdfN) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it unless --allow-expensive-kdf is given; give that flag to create it anyway")
-        }
-        return try repo.addKey(password: try newPassword(newPasswordFile), parameters: p)
+    func key(_ global: GlobalOptions) throws -> NewKey {
+        var k = NewKey(password: try newPassword(newPasswordFile))
+        k.parameters.n = kdfN
+        k.allowExpensive = global.allowExpensiveKDF
+        return k
     }
 }
 
@@ -91,17 +77,6 @@ func newPassword(_ file: String?) throws -> [UInt8] {
     }
     if let p = ProcessInfo.processInfo.environment["CAIRN_NEW_PASSWORD"], !p.isEmpty { return Array(p.utf8) }
     return try Password.read(file: nil, command: nil, confirm: true, prompt: "enter new password: ")
-}
-
-extension Repository {
-    func addKey(password: [UInt8], parameters: ScryptParameters) throws -> String {
-        let k = try KeyFile.create(master: key, password: password, parameters: parameters, hostname: Host.name,
-                                   username: Host.user, created: .now(), random: random)
-        let bytes = try k.encoded()
-        let name = SHA256.hash(bytes).hex
-        try backend.write(.key, name, bytes)
-        return name
-    }
 }
 
 struct Cat: ParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnEngine
 import CairnFormat
@@ -27,9 +28,13 @@ struct PolicyGroups: ParsableArguments {
         if RetentionGroupBy(parsing: groupBy) == nil { throw ValidationError("--group-by takes host, paths and tags, comma-separated") }
     }
 
-    func groups(_ all: [(ID, Snapshot)]) throws -> [(key: RetentionGroupKey, snapshots: [(ID, Snapshot)])] {
-        let f = try filters.filter
-        return Retention.group(all.filter { f.matches($0.1) }, by: RetentionGroupBy(parsing: groupBy)!)
+    var scope: PolicyScope {
+        get throws {
+            var s = PolicyScope()
+            s.filter = try filters.filter
+            s.groupBy = RetentionGroupBy(parsing: groupBy)!
+            return s
+        }
     }
 }
 
@@ -43,7 +48,7 @@ struct PolicySet: ParsableCommand {
     func run() throws {
         let policy = keep.policy
         guard !policy.isEmpty else { throw ValidationError("give the policy as --keep-* flags (policy clear removes one)") }
-        try change(policy.saved, global: global, scope: scope, verb: "saved")
+        try change(policy, global: global, scope: scope, verb: "saved")
     }
 }
 
@@ -55,25 +60,13 @@ struct PolicyClear: ParsableCommand {
     func run() throws { try change(nil, global: global, scope: scope, verb: "cleared") }
 }
 
-/// Saves (or clears) a policy under an exclusive lock and says which snapshots now hold it.
-private func change(_ policy: SavedPolicy?, global: GlobalOptions, scope: PolicyGroups, verb: String) throws {
-    let repo = try global.open()
-    let lock = try global.writeLock(repo, exclusive: true, operation: "policy")
-    defer { lock.release() }
-    // An unreadable snapshot may be a group's newest: refuse unless told to leave it out.
-    _ = try repo.matchingSnapshots(try scope.filters.filter)
-    let (all, _) = try repo.snapshots()
-    let groups = try scope.groups(all)
-    if groups.isEmpty { throw RepositoryError.invalidArgument("no snapshot matches the filters: a policy is saved in a group's snapshots, back up first") }
-    let done = try repo.savePolicy(policy, groups: groups, existing: all)
-    if global.json {
-        struct Out: Encodable { var group: RetentionGroupKey; var replaced: [[String]] }
-        try global.emit(json: done.map { Out(group: $0.0, replaced: $0.1.map { [$0.0.hex, $0.1.hex] }) })
-        return
-    }
-    for (key, changed) in done where !global.quiet {
-        let what = changed.isEmpty ? "unchanged" : changed.map { "snapshot \($0.0.short) -> \($0.1.short)" }.joined(separator: ", ")
-        stdout("\(Forget.describe(key)): policy \(changed.isEmpty ? "already " + verb : verb) (\(what))")
+/// Saves (or clears) a policy and says which snapshots now hold it.
+private func change(_ policy: RetentionPolicy?, global: GlobalOptions, scope: PolicyGroups, verb: String) throws {
+    let done = try global.run(PolicyChangeCommand(policy: policy, scope: try scope.scope))
+    if global.json { try global.emit(json: done); return }
+    for c in done where !global.quiet {
+        let what = c.replaced.isEmpty ? "unchanged" : c.replaced.map { "snapshot \($0[0].prefix(8)) -> \($0[1].prefix(8))" }.joined(separator: ", ")
+        stdout("\(Forget.describe(c.group)): policy \(c.replaced.isEmpty ? "already " + verb : verb) (\(what))")
     }
 }
 
@@ -83,17 +76,11 @@ struct PolicyShow: ParsableCommand {
     @OptionGroup var scope: PolicyGroups
 
     func run() throws {
-        let repo = try global.open()
-        let (all, _) = try repo.snapshots()
-        struct Out: Encodable { var group: RetentionGroupKey; var snapshot: String?; var retention: SavedPolicy? }
-        var out: [Out] = []
-        for (key, members) in try scope.groups(all) {
-            let c = Retention.policyCarrier(members)
-            out.append(Out(group: key, snapshot: c?.0.hex, retention: c?.1.retention))
-            if global.json || global.quiet { continue }
-            if let c, let r = c.1.retention { stdout("\(Forget.describe(key)): \(try RetentionPolicy(saved: r)) (in snapshot \(c.0.short))") }
-            else { stdout("\(Forget.describe(key)): no saved policy") }
+        let groups = try global.run(PolicyShowCommand(scope: try scope.scope))
+        if global.json { try global.emit(json: groups); return }
+        for g in groups where !global.quiet {
+            if let snapshot = g.snapshot, let r = g.retention { stdout("\(Forget.describe(g.group)): \(try RetentionPolicy(saved: r)) (in snapshot \(snapshot.prefix(8)))") }
+            else { stdout("\(Forget.describe(g.group)): no saved policy") }
         }
-        if global.json { try global.emit(json: out) }
     }
 }

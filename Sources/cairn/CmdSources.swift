@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnEngine
 import CairnRepository
@@ -39,76 +40,38 @@ struct SourceBackupOptions: ParsableArguments {
     }
 }
 
-/// One snapshot to make: the source, and how to make it in a repository.
-struct SourceJob: Sendable {
-    var source: SourceRef
-    var run: @Sendable (Repository, BackupOptions) throws -> BackupResult
-}
-
-/// Opens the repository (one connection per parallel worker, the password read once), takes
-/// a shared lock, and runs the jobs, `parallel` at a time. A failed job (its export command
-/// missing or failing) is reported and saves no snapshot; the others go on. Exit 1 when every
-/// source failed, 3 when some did (as backup's paths), 130 when interrupted.
-func runSourceBackups(_ global: GlobalOptions, _ options: BackupOptions, parallel: Int = 1, _ jobs: [SourceJob]) throws {
+/// Runs the source backups through the library: the repository opened once per parallel
+/// worker with the password read once. Exit 1 when every source failed, 3 when some did (as
+/// backup's paths), 130 when interrupted.
+func runSourceBackups(_ global: GlobalOptions, _ options: BackupOptions, parallel: Int = 1, _ sources: [any BackupSource]) throws {
     let password = try global.password()
-    let repo = try global.open(readPassword: { password })
-    let lock = try global.writeLock(repo, exclusive: false, operation: "backup")
-    defer { lock.release() }
-    try repo.loadIndex()
-    let adopted = try repo.indexUnindexedPacks()
-    if adopted.fromJournal + adopted.fromHeaders > 0 && !global.quiet {
-        stderr("reusing \(adopted.fromJournal + adopted.fromHeaders) pack(s) left by an interrupted backup or prune")
-    }
-    let workers = max(1, min(parallel, jobs.count))
-    var opened = [repo]
-    for _ in 1..<workers {
-        let r = try global.open(readPassword: { password })
-        try r.loadIndex()
-        opened.append(r)
-    }
-    let repos = opened
-    let next = Locked(0)
-    let failures = Locked([String]())
-    let interrupted = Locked(false)
-    let quiet = global.quiet, json = global.json
-    let done = Locked([(String, BackupResult)]())
-    let work: @Sendable (Int) -> Void = { w in
-        while !interrupted.withLock({ $0 }) {
-            let i = next.withLock { n -> Int in defer { n += 1 }; return n }
-            guard i < jobs.count else { return }
-            let job = jobs[i]
-            do {
-                let r = try job.run(repos[w], options)
-                for n in r.notices { stderr("warning: \(job.source): \(n)") }
-                done.withLock { $0.append((job.source.path, r)) }
-                if !quiet && !json {
-                    let s = r.snapshot.summary
-                    stdout("\(job.source): snapshot \(r.snapshotID?.short ?? "-") saved: \(formatBytes(s.totalBytes)) read, "
-                           + "\(formatBytes(s.bytesAdded)) added (\(formatBytes(s.bytesStored)) stored)")
-                }
-            } catch RepositoryError.interrupted {
-                interrupted.withLock { $0 = true }
-            } catch {
-                stderr("cairn: \(job.source): \(error)")
-                failures.withLock { $0.append(job.source.path) }
-            }
+    var command = SourceBackupCommand(sources: sources, options: options)
+    command.parallel = parallel
+    command.openAnother = { try global.open(readPassword: { password }) }
+    let r = try command.execute(try global.open(readPassword: { password }), global.context())
+    if global.json {
+        try global.emit(json: r.saved.map { SourceOut(source: $0.source, snapshot_id: $0.snapshot_id, summary: $0.summary!, notices: $0.notices) })
+    } else if !global.quiet {
+        for o in r.saved {
+            let s = o.summary!
+            stdout("\(o.source): snapshot \(o.snapshot_id.map { String($0.prefix(8)) } ?? "-") saved: \(formatBytes(s.totalBytes)) read, "
+                   + "\(formatBytes(s.bytesAdded)) added (\(formatBytes(s.bytesStored)) stored)")
         }
     }
-    if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
-    if json {
-        struct Out: Encodable { var source: String; var snapshot_id: String?; var summary: CairnFormatSummary; var notices: [String] }
-        try global.emit(json: done.withLock { $0 }.map { Out(source: $0.0, snapshot_id: $0.1.snapshotID?.hex, summary: $0.1.snapshot.summary, notices: $0.1.notices) })
-    }
-    if interrupted.withLock({ $0 }) {
+    if r.interrupted {
         stderr("interrupted: no snapshot was saved for the source being backed up; packs already written are reused by the next backup")
         throw ExitWith(code: .interrupted)
     }
-    let failed = failures.withLock { $0 }
+    for o in r.sources { if let e = o.error { stderr("cairn: \(o.source): \(e)") } }
+    let failed = r.failed
     if !failed.isEmpty {
-        stderr("\(failed.count) of \(jobs.count) source(s) failed: \(failed.joined(separator: ", ")); no snapshot was saved for them")
-        throw ExitWith(code: failed.count == jobs.count ? .fatal : .incomplete)
+        stderr("\(failed.count) of \(sources.count) source(s) failed: \(failed.joined(separator: ", ")); no snapshot was saved for them")
+        throw ExitWith(code: failed.count == sources.count ? .fatal : .incomplete)
     }
 }
+
+/// One source in `backup KIND --json` (what it printed before the library API).
+struct SourceOut: Encodable { var source: String; var snapshot_id: String?; var summary: CairnFormatSummary; var notices: [String] }
 
 struct BackupPodmanVolume: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -119,10 +82,7 @@ struct BackupPodmanVolume: ParsableCommand {
     @Argument(help: "Volume names.") var names: [String]
 
     func run() throws {
-        try runSourceBackups(global, source.backupOptions, names.map { name in
-            let ref = SourceRef(.podmanVolume, name)
-            return SourceJob(source: ref) { repo, o in try Tool.backup(PodmanVolume.export(name), into: repo, options: o, source: ref) }
-        })
+        try runSourceBackups(global, source.backupOptions, names.map { PodmanVolumeSource($0) })
     }
 }
 
@@ -145,23 +105,7 @@ struct BackupDockerVolume: ParsableCommand {
     @Argument(help: "Volume names.") var names: [String]
 
     func run() throws {
-        let via = via, image = image, quiet = global.quiet
-        try runSourceBackups(global, source.backupOptions, names.map { name in
-            let ref = SourceRef(.dockerVolume, name)
-            return SourceJob(source: ref) { repo, o in
-                let info = try VolumeInfo.parse(try Tool.output(DockerVolume.inspect(name)))
-                if via != .container, let mp = DockerVolume.usableMountpoint(info, forWriting: false) {
-                    do { return try Tool.backup(DockerVolume.exportMountpoint(mp), into: repo, options: o, source: ref) }
-                    catch RepositoryError.interrupted { throw RepositoryError.interrupted }
-                    catch where via == .auto {
-                        if !quiet { stderr("\(ref): reading \(mp) failed (\(error)); trying a helper container") }
-                    }
-                } else if via == .mountpoint {
-                    throw SourceError.invalid("the mountpoint of \(name) cannot be read here (driver \(info.Driver ?? "?"), \(info.Mountpoint ?? "no mountpoint"))")
-                }
-                return try Tool.backup(DockerVolume.exportContainer(name, image: image), into: repo, options: o, source: ref)
-            }
-        })
+        try runSourceBackups(global, source.backupOptions, names.map { DockerVolumeSource($0, via: via, image: image) })
     }
 }
 
@@ -192,36 +136,15 @@ struct BackupIncus: ParsableCommand {
     }
 
     func run() throws {
-        let listed = try Incus.parseList(try Tool.output(Incus.list(project: project)))
-        let names = all ? listed.map(\.name) : instances
-        if names.isEmpty && !global.quiet { stdout("no instances in the project") }
-        let project = project, instanceOnly = instanceOnly, optimized = optimizedStorage, useSnapshot = !noSnapshot
+        var sources = try IncusInstanceSource.listed(all ? nil : instances, project: project)
+        if sources.isEmpty && !global.quiet { stdout("no instances in the project") }
+        for i in sources.indices {
+            sources[i].instanceOnly = instanceOnly; sources[i].optimizedStorage = optimizedStorage; sources[i].useSnapshot = !noSnapshot
+        }
         var o = source.backupOptions
         if let project { o.tags.append("incus-project:" + project) }
-        try runSourceBackups(global, o, parallel: parallel, names.map { name in
-            let ref = SourceRef(.incus, name)
-            let instance = listed.first { $0.name == name }
-            return SourceJob(source: ref) { repo, o in
-                guard let instance else { throw SourceError.invalid("no instance \(name) in \(project.map { "project " + $0 } ?? "the current project")") }
-                let plan = Incus.backupPlan(instance, project: project, instanceOnly: instanceOnly, optimizedStorage: optimized,
-                                            useSnapshot: useSnapshot, temporaryName: Incus.temporaryName())
-                return try runPlan(plan, ref) { try Tool.backup(plan.export, into: repo, options: o, source: ref) }
-            }
-        })
+        try runSourceBackups(global, o, parallel: parallel, sources)
     }
-}
-
-/// Runs a plan's `before` steps, the backup, then the clean-up steps that undo the `before`
-/// steps that succeeded (even when the backup failed; a failed clean-up is a warning).
-func runPlan(_ plan: Incus.InstancePlan, _ ref: SourceRef, _ backup: () throws -> BackupResult) throws -> BackupResult {
-    var completed = 0
-    defer {
-        for argv in plan.after.suffix(completed) {
-            if (try? Tool.status(argv)) != 0 { stderr("warning: \(ref): clean-up `\(argv.joined(separator: " "))` failed: remove it by hand") }
-        }
-    }
-    for argv in plan.before { try Tool.run(argv); completed += 1 }
-    return try backup()
 }
 
 struct BackupIncusVolume: ParsableCommand {
@@ -244,17 +167,13 @@ struct BackupIncusVolume: ParsableCommand {
     }
 
     func run() throws {
-        let project = project, volumeOnly = volumeOnly, optimized = optimizedStorage
         let hasForce = try IncusRestore.volumeExportHasForce()
         var o = source.backupOptions
         if let project { o.tags.append("incus-project:" + project) }
-        try runSourceBackups(global, o, volumes.map { v in
-            let (pool, volume) = Incus.splitVolume(v)!
-            let ref = SourceRef(.incusVolume, v)
-            return SourceJob(source: ref) { repo, o in
-                try Tool.backup(Incus.volumeExport(pool: pool, volume: volume, project: project, volumeOnly: volumeOnly,
-                                                   optimizedStorage: optimized, hasForce: hasForce), into: repo, options: o, source: ref)
-            }
+        try runSourceBackups(global, o, try volumes.map { v in
+            var s = try IncusVolumeSource(v, project: project, hasForce: hasForce)
+            s.volumeOnly = volumeOnly; s.optimizedStorage = optimizedStorage
+            return s
         })
     }
 }
@@ -272,10 +191,6 @@ struct BackupIncusConfig: ParsableCommand {
     @OptionGroup var source: SourceBackupOptions
 
     func run() throws {
-        let ref = SourceRef(.incusConfig, "local")
-        try runSourceBackups(global, source.backupOptions, [SourceJob(source: ref) { repo, o in
-            let tar = try IncusConfig.collect(mtime: Timestamp.now().nanoseconds / 1_000_000_000)
-            return try Tool.backup(bytes: tar, into: repo, options: o, source: ref)
-        }])
+        try runSourceBackups(global, source.backupOptions, [IncusConfigSource()])
     }
 }

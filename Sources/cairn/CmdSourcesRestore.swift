@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnEngine
 import CairnFormat
@@ -21,27 +22,24 @@ struct RestoreGroup: ParsableCommand {
         defaultSubcommand: Restore.self)
 }
 
-/// Opens the repository under a shared lock and finds the source snapshot and its stream.
-struct SourceRestoreContext {
-    let repo: Repository
-    let lock: RepositoryLock?
-    let id: ID
-    let source: SourceRef
-    let node: Node
-    let snapshot: Snapshot
-
-    init(_ global: GlobalOptions, _ filters: FilterOptions, _ spec: String, _ kind: SourceKind) throws {
-        repo = try global.open()
-        lock = try global.readLock(repo, operation: "restore")
-        do {
-            try repo.loadIndex()
-            (id, snapshot, source) = try repo.resolveSource(spec, kind: kind, filter: try filters.filter)
-            node = try repo.streamNode(snapshot)
-        } catch { lock?.release(); throw error }
+/// Runs a source restore through the library and says what it did. Its steps (safety
+/// snapshot, rollback) are always printed: they are the record of what was changed.
+func runSourceRestore(_ global: GlobalOptions, _ filters: FilterOptions, _ snapshot: String, _ target: SourceRestoreCommand.Target) throws {
+    var c = SourceRestoreCommand(snapshot: snapshot, target: target)
+    c.filter = try filters.filter
+    let r = try global.run(c, stepsAlways: true)
+    if global.json { try global.emit(json: r); return }
+    guard !global.quiet else { return }
+    let from = "snapshot \(r.snapshot_id.prefix(8)) (\(r.source))"
+    let stopped = target.kind == .incus ? "; it is stopped: `incus start \(r.target.dropFirst("incus:".count))`" : ""
+    switch r.outcome {
+    case "skipped": stdout("\(r.target): exists: skipped (--skip-existing)")
+    case "replaced": stdout("\(r.target): replaced from \(from)\(stopped)")
+    case "merged": stdout("\(r.target): merged from \(from)")
+    default:
+        stdout(target.kind == .incus || target.kind == .incusVolume ? "\(r.target): imported from \(from)\(stopped)"
+                                                                    : "\(r.target): created and restored from \(from)")
     }
-
-    /// Options for a safety snapshot: the host and time of now, no user tags.
-    var safetyOptions: BackupOptions { BackupOptions() }
 }
 
 /// Options of the volume restores.
@@ -54,34 +52,7 @@ struct VolumeRestoreOptions: ParsableArguments {
     var merge = false
 
     func validate() throws { if replace && merge { throw ValidationError("--replace and --merge exclude each other") } }
-}
-
-/// Restores a volume snapshot: into a new volume (created first), or over an existing one
-/// (--replace, --merge) through a safety snapshot. `tool` builds the commands for the target.
-func restoreVolume(_ ctx: SourceRestoreContext, _ target: SourceRef, _ opts: VolumeRestoreOptions, quiet: Bool,
-                   exists: Bool, info: () throws -> VolumeInfo?, create: (VolumeInfo?) -> [String], remove: [String],
-                   export: (VolumeInfo?) throws -> [String], importing: (VolumeInfo?) throws -> [String]) throws {
-    let say: (String) -> Void = { if !quiet { stdout("\(target): " + $0) } }
-    let warn: (String) -> Void = { stderr("\(target): " + $0) }
-    if !exists {
-        try Tool.run(create(nil))
-        do { try Tool.feed(try importing(try info()), from: ctx.repo, node: ctx.node) } catch {
-            _ = try? Tool.status(remove)
-            stderr("\(target): restore failed; the volume it had created was removed")
-            throw error
-        }
-        say("created and restored from snapshot \(ctx.id.short) (\(ctx.source))")
-        return
-    }
-    guard opts.replace || opts.merge else {
-        throw SourceError.invalid("\(target) exists: restore into a new volume with --name NEW, or give --replace (or --merge); "
-                                  + "either saves the current volume as a safety snapshot first")
-    }
-    let current = try info()
-    let plan = ReplacePlan(exportCurrent: try export(current), remove: opts.replace ? [remove] : [], create: opts.replace ? [create(current)] : [],
-                           importing: try importing(current), rollbackCleanUp: [remove], rollbackCreate: [create(current)])
-    try SafetySnapshot.replace(target, with: ctx.node, plan: plan, repo: ctx.repo, options: ctx.safetyOptions, say: warn)
-    say("\(opts.replace ? "replaced" : "merged") from snapshot \(ctx.id.short) (\(ctx.source))")
+    var ifExists: VolumeRestore.IfExists { replace ? .replace : merge ? .merge : .refuse }
 }
 
 struct RestorePodmanVolume: ParsableCommand {
@@ -94,14 +65,7 @@ struct RestorePodmanVolume: ParsableCommand {
     @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
 
     func run() throws {
-        let ctx = try SourceRestoreContext(global, filters, snapshot, .podmanVolume)
-        defer { ctx.lock?.release() }
-        let target = SourceRef(.podmanVolume, opts.name ?? ctx.source.name)
-        let exists = try Tool.status(PodmanVolume.exists(target.name)) == 0
-        try restoreVolume(ctx, target, opts, quiet: global.quiet, exists: exists,
-                          info: { try VolumeInfo.parse(try Tool.output(PodmanVolume.inspect(target.name))) },
-                          create: { PodmanVolume.create(target.name, like: $0) }, remove: PodmanVolume.remove(target.name),
-                          export: { _ in PodmanVolume.export(target.name) }, importing: { _ in PodmanVolume.importing(target.name) })
+        try runSourceRestore(global, filters, snapshot, .podmanVolume(name: opts.name, ifExists: opts.ifExists))
     }
 }
 
@@ -119,27 +83,7 @@ struct RestoreDockerVolume: ParsableCommand {
     @Argument(help: "Snapshot ID, prefix or `latest`.") var snapshot: String
 
     func run() throws {
-        let ctx = try SourceRestoreContext(global, filters, snapshot, .dockerVolume)
-        defer { ctx.lock?.release() }
-        let target = SourceRef(.dockerVolume, opts.name ?? ctx.source.name)
-        let exists = try Tool.status(DockerVolume.inspect(target.name)) == 0
-        let via = via, image = image
-        try restoreVolume(ctx, target, opts, quiet: global.quiet, exists: exists,
-                          info: { try VolumeInfo.parse(try Tool.output(DockerVolume.inspect(target.name))) },
-                          create: { DockerVolume.create(target.name, like: $0) }, remove: DockerVolume.remove(target.name),
-                          export: { info in
-                              if via != .container, let info, let mp = DockerVolume.usableMountpoint(info, forWriting: false) {
-                                  return DockerVolume.exportMountpoint(mp)
-                              }
-                              return DockerVolume.exportContainer(target.name, image: image)
-                          },
-                          importing: { info in
-                              if via != .container, let info, let mp = DockerVolume.usableMountpoint(info, forWriting: true) {
-                                  return DockerVolume.importMountpoint(mp)
-                              }
-                              if via == .mountpoint { throw SourceError.invalid("the mountpoint of \(target.name) cannot be written here") }
-                              return DockerVolume.importContainer(target.name, image: image)
-                          })
+        try runSourceRestore(global, filters, snapshot, .dockerVolume(name: opts.name, ifExists: opts.ifExists, via: via, image: image))
     }
 }
 
@@ -172,17 +116,7 @@ struct RestoreIncus: ParsableCommand {
     @Option(help: "Storage pool for the imported instance (incus import --storage).") var storage: String?
 
     func run() throws {
-        let ctx = try SourceRestoreContext(global, filters, snapshot, .incus)
-        defer { ctx.lock?.release() }
-        let target = SourceRef(.incus, targetName ?? ctx.source.name)
-        let outcome = try IncusRestore.instance(target, node: ctx.node, repo: ctx.repo, project: project, storage: storage,
-                                                ifExists: existing.ifExists, say: { stderr("\(target): " + $0) })
-        guard !global.quiet else { return }
-        switch outcome {
-        case .imported: stdout("\(target): imported from snapshot \(ctx.id.short) (\(ctx.source)); it is stopped: `incus start \(target.name)`")
-        case .skipped: stdout("\(target): exists: skipped (--skip-existing)")
-        case .replaced: stdout("\(target): replaced from snapshot \(ctx.id.short) (\(ctx.source)); it is stopped: `incus start \(target.name)`")
-        }
+        try runSourceRestore(global, filters, snapshot, .incus(name: targetName, ifExists: existing.ifExists, project: project, storage: storage))
     }
 }
 
@@ -206,17 +140,6 @@ struct RestoreIncusVolume: ParsableCommand {
     @Option(help: "Incus project (default: the client's current one).") var project: String?
 
     func run() throws {
-        let ctx = try SourceRestoreContext(global, filters, snapshot, .incusVolume)
-        defer { ctx.lock?.release() }
-        let target = try IncusRestore.volumeTarget(recorded: ctx.source.name, targetName: targetName)
-        let hasForce = try existing.replace ? IncusRestore.volumeExportHasForce() : false
-        let outcome = try IncusRestore.volume(target, node: ctx.node, repo: ctx.repo, project: project, ifExists: existing.ifExists,
-                                              hasForce: hasForce, say: { stderr("\(target): " + $0) })
-        guard !global.quiet else { return }
-        switch outcome {
-        case .imported: stdout("\(target): imported from snapshot \(ctx.id.short) (\(ctx.source))")
-        case .skipped: stdout("\(target): exists: skipped (--skip-existing)")
-        case .replaced: stdout("\(target): replaced from snapshot \(ctx.id.short) (\(ctx.source))")
-        }
+        try runSourceRestore(global, filters, snapshot, .incusVolume(name: targetName, ifExists: existing.ifExists, project: project))
     }
 }

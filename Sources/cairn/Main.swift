@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnCrypto
 import CairnEngine
@@ -13,7 +14,7 @@ import Glibc
 
 /// Exit codes (README "Exit codes").
 enum ExitCode: Int32 {
-    case ok = 0, fatal = 1, damaged = 2, incomplete = 3, noRepository = 10, lockFailed = 11, wrongPassword = 12, interrupted = 130
+    case ok = 0, fatal = 1, damaged = 2, incomplete = 3, noRepository = 10, lockFailed = 11, wrongPassword = 12, usage = 64, interrupted = 130
 }
 
 /// What SIGINT and SIGTERM cancel: every repository this process opens runs under it.
@@ -93,6 +94,7 @@ struct Cairn: ParsableCommand {
         case RepositoryError.locked, RepositoryError.cannotLock: return (.lockFailed, "\(error)")
         case RepositoryError.interrupted: return (.interrupted, "interrupted")
         case RepositoryError.cancelled: return (.lockFailed, "\(error)")
+        case is CommandError: return (.usage, "\(error)")
         default: return (.fatal, "\(error)")
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCompression
 import CairnCore
 import CairnEngine
@@ -125,6 +126,23 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var showProgress: Bool { !quiet && !json && isatty(2) == 1 }
+
+    /// How a library command's events reach the terminal: warnings always, steps unless
+    /// --quiet (`stepsAlways`: flows whose steps are the record of what was changed).
+    func context(progress: OperationProgress = OperationProgress(), stepsAlways: Bool = false) -> CommandContext {
+        let quiet = quiet
+        return CommandContext(events: { e in
+            switch e {
+            case .warning(let s): stderr("warning: \(s)")
+            case .step(let s): if !quiet || stepsAlways { stderr(s) }
+            }
+        }, progress: progress, noLock: noLock)
+    }
+
+    /// Opens the repository and runs a library command on it under the lock it needs.
+    func run<C: RepositoryCommand>(_ command: C, stepsAlways: Bool = false, readPassword: (() throws -> [UInt8])? = nil) throws -> C.Result {
+        try command.execute(try open(readPassword: readPassword), context(stepsAlways: stepsAlways))
+    }
 
     func emit(json value: some Encodable) throws {
         let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]

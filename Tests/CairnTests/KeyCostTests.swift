@@ -19,12 +19,7 @@ import Testing
 
     /// A real key file for `password`, returning its name.
     static func addKey(_ repo: Repository, _ password: String) throws -> String {
-        let k = try KeyFile.create(master: repo.key, password: Array(password.utf8), parameters: .init(n: 1024, r: 8, p: 1),
-                                   hostname: "h", username: "u", created: .now(), random: SystemRandom())
-        let bytes = try k.encoded()
-        let name = SHA256.hash(bytes).hex
-        try repo.backend.write(.key, name, bytes)
-        return name
+        try repo.addKey(password: Array(password.utf8), parameters: .init(n: 1024, r: 8, p: 1), hostname: "h", username: "u")
     }
 
     final class Seen: @unchecked Sendable {
