@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnEngine
 import CairnRepository
 
@@ -24,20 +25,9 @@ struct Check: ParsableCommand {
         if readData && subset != nil { throw ValidationError("give --read-data or --read-data-subset, not both") }
         var options = CheckOptions(readData: readData ? .all : .none)
         if let subset { options.readData = try CheckOptions.parseSubset(subset) }
-        let repo = try global.open()
-        let lock = try global.readLock(repo, operation: "check")
-        defer { lock?.release() }
-        let progress = OperationProgress()
-        let checker = Checker(repository: repo, progress: progress)   // from here on, nothing is read from the cache
-        if !snapshotIDs.isEmpty {
-            options.snapshots = try snapshotIDs.map { try repo.resolveSnapshot($0).0 }
-        }
-        if options.readData == .all, global.showProgress { progress.update { $0.totalBytes = (try? repo.backend.list(.pack).reduce(0) { $0 + $1.size }) ?? nil } }
-        let line = ProgressLine(progress, verb: "check", enabled: global.showProgress)
-        let report: CheckReport
-        do { report = try checker.run(options) }
-        catch RepositoryError.interrupted { line.stop(); throw ExitWith(code: .interrupted) }
-        line.stop()
+        var c = CheckCommand(options)
+        c.snapshots = snapshotIDs
+        let report = try global.runWithProgress(c, verb: "check")
         if global.json { try global.emit(json: report) } else { print(report, readAny: options.readData != .none || options.snapshots != nil) }
         if !report.healthy { throw ExitWith(code: .damaged) }
     }
@@ -66,8 +56,7 @@ struct Unlock: ParsableCommand {
     @Flag(name: .customLong("remove-all"), help: "Remove every lock, live or not.") var removeAll = false
 
     func run() throws {
-        let repo = try global.open()
-        let n = try repo.removeLocks(all: removeAll)
-        if !global.quiet { stdout("removed \(n) lock(s)") }
+        let r = try global.run(UnlockCommand(all: removeAll))
+        if global.json { try global.emit(json: r) } else if !global.quiet { stdout("removed \(r.removed) lock(s)") }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnEngine
 import CairnRepository
 
@@ -28,9 +29,7 @@ struct Prune: ParsableCommand {
             guard let s = CheckOptions.parseSize(maxRepackSize) else { throw ValidationError("--max-repack-size \(maxRepackSize): give a size (500M, 2G)") }
             options.maxRepackSize = s
         }
-        let r = try global.withExclusive("prune") { repo, progress in
-            try prune(repo, options: options, progress: progress)
-        }
+        let r = try global.runWithProgress(PruneCommand(options), verb: "prune")
         report(r, global)
     }
 }

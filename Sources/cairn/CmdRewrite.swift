@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnEngine
 import CairnFormat
@@ -32,35 +33,25 @@ struct Rewrite: ParsableCommand {
     }
 
     func run() throws {
-        var options = RewriteOptions()
-        options.excludes = try excludes.patterns
-        options.forget = forget
-        options.dryRun = dryRun
-        let repo = try global.open()
-        let lock = try global.writeLock(repo, exclusive: !dryRun, operation: dryRun ? "rewrite --dry-run" : "rewrite")
-        defer { lock.release() }
-        try repo.loadIndex()
-        let f = try filters.filter
-        let (all, targets) = try selectSnapshots(repo, named: snapshots, filter: f)
-        let r: RewriteResult
-        do { r = try repo.rewriteSnapshots(targets, options: options, existing: all) }
-        catch RepositoryError.interrupted { throw ExitWith(code: .interrupted) }
-        if global.json { try global.emit(json: r) }
+        var c = RewriteCommand()
+        c.options.excludes = try excludes.patterns
+        c.options.forget = forget
+        c.options.dryRun = dryRun
+        c.snapshots = snapshots
+        c.filter = try filters.filter
+        c.prune = prune
+        let r = try global.run(c)
+        if global.json { try global.emit(json: r.rewrite) }
         else if !global.quiet {
-            for w in r.rewritten {
+            for w in r.rewrite.rewritten {
                 let to = w.replacement.map { " -> " + String($0.prefix(8)) } ?? ""
                 stdout("snapshot \(w.original.prefix(8))\(to): \(dryRun ? "would remove" : "removed") \(w.removedPaths.count) path(s), \(w.removedFiles) file(s), \(formatBytes(w.removedBytes))")
                 for p in w.removedPaths { stdout("  - \(p)") }
             }
             let verb = dryRun ? "would be rewritten" : "rewritten"
-            stdout("\(r.rewritten.count) snapshot(s) \(verb), \(r.unchanged) unchanged"
+            stdout("\(r.rewrite.rewritten.count) snapshot(s) \(verb), \(r.rewrite.unchanged) unchanged"
                    + (dryRun || prune ? "" : forget ? "; run `cairn prune` to free the data" : "; the originals stay (--forget deletes them)"))
         }
-        if prune {
-            // 0%: every pack holding a removed blob is repacked, so the data is really gone
-            // (with the usual 5% a small secret could stay in a pack prune leaves alone).
-            let p = try CairnEngine.prune(repo, options: PruneOptions(maxUnused: .percent(0)))
-            report(p, global)
-        }
+        if let p = r.prune { report(p, global) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnEngine
 import CairnFormat
@@ -31,22 +32,12 @@ struct Tag: ParsableCommand {
     }
 
     func run() throws {
-        let repo = try global.open()
-        let lock = try global.writeLock(repo, exclusive: true, operation: "tag")
-        defer { lock.release() }
-        let f = try filters.filter
-        let (all, targets) = try selectSnapshots(repo, named: snapshots, filter: f)
-        struct Change: Encodable { var old: String; var new: String; var tags: [String] }
-        var changes: [Change] = []
-        let add = Self.split(self.add), remove = Self.split(self.remove), set = self.set.isEmpty ? nil : Self.split(self.set)
-        for (id, snap) in targets {
-            try repo.checkCancelled()
-            guard let tags = Repository.retagged(snap.tags, add: add, remove: remove, set: set) else { continue }
-            let newID = try repo.saveRetagged(id, snap, tags: tags, existing: all)
-            changes.append(Change(old: id.hex, new: newID.hex, tags: tags))
-            if !global.json && !global.quiet { stdout("snapshot \(id.short) -> \(newID.short): tags [\(tags.joined(separator: ", "))]") }
-        }
-        if global.json { try global.emit(json: changes); return }
-        if !global.quiet { stdout("\(changes.count) snapshot(s) changed, \(targets.count - changes.count) already had those tags") }
+        var c = TagCommand()
+        c.snapshots = snapshots
+        c.filter = try filters.filter
+        c.add = Self.split(add); c.remove = Self.split(remove); c.set = set.isEmpty ? nil : Self.split(set)
+        let r = try global.run(c, stepsOnStdout: !global.json)
+        if global.json { try global.emit(json: r.changes); return }
+        if !global.quiet { stdout("\(r.changes.count) snapshot(s) changed, \(r.unchanged) already had those tags") }
     }
 }

@@ -129,19 +129,31 @@ struct GlobalOptions: ParsableArguments {
 
     /// How a library command's events reach the terminal: warnings always, steps unless
     /// --quiet (`stepsAlways`: flows whose steps are the record of what was changed).
-    func context(progress: OperationProgress = OperationProgress(), stepsAlways: Bool = false) -> CommandContext {
+    /// `stepsOnStdout`: steps are the command's own report (tag's one line per snapshot).
+    func context(progress: OperationProgress = OperationProgress(), stepsAlways: Bool = false, stepsOnStdout: Bool = false) -> CommandContext {
         let quiet = quiet
         return CommandContext(events: { e in
             switch e {
             case .warning(let s): stderr("warning: \(s)")
-            case .step(let s): if !quiet || stepsAlways { stderr(s) }
+            case .step(let s):
+                if stepsOnStdout { if !quiet { stdout(s) } } else if !quiet || stepsAlways { stderr(s) }
             }
         }, progress: progress, noLock: noLock)
     }
 
     /// Opens the repository and runs a library command on it under the lock it needs.
-    func run<C: RepositoryCommand>(_ command: C, stepsAlways: Bool = false, readPassword: (() throws -> [UInt8])? = nil) throws -> C.Result {
-        try command.execute(try open(readPassword: readPassword), context(stepsAlways: stepsAlways))
+    func run<C: RepositoryCommand>(_ command: C, stepsAlways: Bool = false, stepsOnStdout: Bool = false,
+                                   readPassword: (() throws -> [UInt8])? = nil) throws -> C.Result {
+        try command.execute(try open(readPassword: readPassword), context(stepsAlways: stepsAlways, stepsOnStdout: stepsOnStdout))
+    }
+
+    /// `run`, with the live progress line on a terminal.
+    func runWithProgress<C: RepositoryCommand>(_ command: C, verb: String) throws -> C.Result {
+        let repo = try open()
+        let progress = OperationProgress()
+        let line = ProgressLine(progress, verb: verb, enabled: showProgress)
+        defer { line.stop() }
+        return try command.execute(repo, context(progress: progress))
     }
 
     func emit(json value: some Encodable) throws {
@@ -237,21 +249,4 @@ struct ExcludeOptions: ParsableArguments {
             return out
         }
     }
-}
-
-/// The snapshots tag and rewrite change: those named (IDs, prefixes, `latest`), else every
-/// snapshot the filters match (unreadable ones are warned about and left alone). Also every
-/// readable snapshot, to recognize one an interrupted earlier run already saved.
-func selectSnapshots(_ repo: Repository, named: [String], filter f: SnapshotFilter) throws -> (all: [(ID, Snapshot)], targets: [(ID, Snapshot)]) {
-    guard !named.isEmpty else {
-        let targets = try repo.matchingSnapshots(f)
-        return (try repo.snapshots().snapshots, targets)
-    }
-    let (all, _) = try repo.snapshots()
-    var targets: [(ID, Snapshot)] = []
-    for s in named {
-        let t = try repo.resolveSnapshot(s, filter: f)
-        if !targets.contains(where: { $0.0 == t.0 }) { targets.append(t) }
-    }
-    return (all, targets)
 }
