@@ -1,5 +1,6 @@
 import ArgumentParser
-import CairnEngine
+import CairnCheck
+import CairnTree
 import CairnRepository
 
 struct Check: ParsableCommand {

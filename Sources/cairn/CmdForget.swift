@@ -1,6 +1,8 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnMaintenance
+import CairnRetention
+import CairnTree
 import CairnFormat
 import CairnRepository
 import FoundationEssentials
@@ -185,7 +187,7 @@ struct Forget: ParsableCommand {
         }
         if prune && !dryRun {
             // Under the same exclusive lock: no backup can start between the two.
-            let r = try CairnEngine.prune(repo, options: PruneOptions())
+            let r = try CairnMaintenance.prune(repo, options: PruneOptions())
             if !global.json { report(r, global) }
         }
     }

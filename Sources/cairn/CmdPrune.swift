@@ -1,5 +1,6 @@
 import ArgumentParser
-import CairnEngine
+import CairnCheck
+import CairnMaintenance
 import CairnRepository
 
 struct Prune: ParsableCommand {

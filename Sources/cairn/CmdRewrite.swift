@@ -1,6 +1,6 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnMaintenance
 import CairnFormat
 import CairnRepository
 
@@ -59,7 +59,7 @@ struct Rewrite: ParsableCommand {
         if prune {
             // 0%: every pack holding a removed blob is repacked, so the data is really gone
             // (with the usual 5% a small secret could stay in a pack prune leaves alone).
-            let p = try CairnEngine.prune(repo, options: PruneOptions(maxUnused: .percent(0)))
+            let p = try CairnMaintenance.prune(repo, options: PruneOptions(maxUnused: .percent(0)))
             report(p, global)
         }
     }

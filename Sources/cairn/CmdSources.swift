@@ -1,6 +1,8 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnArchive
+import CairnRetention
+import CairnTree
 import CairnRepository
 import CairnSources
 import Dispatch

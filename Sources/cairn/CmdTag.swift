@@ -1,6 +1,6 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnRetention
 import CairnFormat
 import CairnRepository
 import FoundationEssentials

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnTree
 import CairnRepository
 import CairnSources
 import CairnStorage

@@ -1,7 +1,9 @@
 import ArgumentParser
 import CairnCompression
 import CairnCore
-import CairnEngine
+import CairnBrowse
+import CairnRestore
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage
