@@ -9,7 +9,14 @@ let package = Package(
     products: [
         .executable(name: "cairn", targets: ["cairn"]),
         .library(name: "CairnCommands", targets: ["CairnCommands"]),
-        .library(name: "CairnEngine", targets: ["CairnEngine"]),
+        // The engine, one library per concern (the map is above the engine targets below).
+        .library(name: "CairnTree", targets: ["CairnTree"]),
+        .library(name: "CairnRetention", targets: ["CairnRetention"]),
+        .library(name: "CairnArchive", targets: ["CairnArchive"]),
+        .library(name: "CairnRestore", targets: ["CairnRestore"]),
+        .library(name: "CairnCheck", targets: ["CairnCheck"]),
+        .library(name: "CairnMaintenance", targets: ["CairnMaintenance"]),
+        .library(name: "CairnBrowse", targets: ["CairnBrowse"]),
         .library(name: "CairnChunking", targets: ["CairnChunking"]),
         .library(name: "CairnCrypto", targets: ["CairnCrypto"]),
         .library(name: "CairnCompression", targets: ["CairnCompression"]),
@@ -73,24 +80,67 @@ let package = Package(
                 dependencies: ["CairnCore", "CairnCrypto", "CairnCompression", "CairnChunking",
                                "CairnFormat", "CairnStorage", "CSQLite"],
                 swiftSettings: strict),
-        // Engine: archiver, restorer, checker.
-        .target(name: "CairnEngine",
-                dependencies: ["CairnRepository", "CairnCompression", "CPosix", .product(name: "SystemPackage", package: "swift-system")],
+        // The engine, split by concern (docs/architecture.md). Dependencies point one way, down:
+        //
+        //   CairnArchive   CairnMaintenance    CairnRestore   CairnBrowse
+        //     │    │         │     │     │           │              │
+        //     │    ▼         ▼     │     ▼           │              │
+        //     │  CairnRetention    │   CairnCheck    │              │
+        //     │        │           │     │           │              │
+        //     ▼        │           ▼     ▼           ▼              ▼
+        //   CairnTree ◀┼───────────┴─────┴───────────┴──────────────┘
+        //     │        │
+        //     ▼        ▼
+        //   CairnRepository
+        //
+        //   CairnArchive     → CairnTree, CairnRetention (a source's saved keep policy is carried
+        //                      into its next snapshot, spec §11.2)
+        //   CairnMaintenance → CairnTree, CairnRetention (replaceSnapshot), CairnCheck (size syntax)
+        //   CairnRestore, CairnCheck, CairnBrowse → CairnTree
+        //   CairnTree, CairnRetention → CairnRepository
+        //
+        // Shared base: paths and file system calls, excludes, progress counters, snapshot
+        // selection and tree walks, chunk maps and stream reading, tar member parsing.
+        .target(name: "CairnTree",
+                dependencies: ["CairnRepository", "CairnChunking", "CPosix"],
                 swiftSettings: strict),
+        // Which snapshots are kept: keep policies and the calendar, saved policies, and the
+        // snapshot-file edits forget, tag and policy make.
+        .target(name: "CairnRetention", dependencies: ["CairnRepository"], swiftSettings: strict),
+        // Backup: the archiver, the scanner, stream input (compression), sparse files.
+        .target(name: "CairnArchive",
+                dependencies: ["CairnTree", "CairnRetention", "CairnCompression", "CairnChunking", "CPosix"],
+                swiftSettings: strict),
+        // Restore: the restorer, restore windows, tar stream extraction.
+        .target(name: "CairnRestore", dependencies: ["CairnTree", "CPosix"], swiftSettings: strict),
+        // check and repair (index, packs, snapshots).
+        .target(name: "CairnCheck", dependencies: ["CairnTree"], swiftSettings: strict),
+        // prune (plan and execute), rewrite, copy.
+        .target(name: "CairnMaintenance",
+                dependencies: ["CairnTree", "CairnRetention", "CairnCheck"], swiftSettings: strict),
+        // find, diff, stats.
+        .target(name: "CairnBrowse", dependencies: ["CairnTree"], swiftSettings: strict),
         // Sources: podman and docker volumes, incus instances, volumes and config, through their own export tools.
-        .target(name: "CairnSources", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage"], swiftSettings: strict),
+        .target(name: "CairnSources", dependencies: ["CairnTree", "CairnRetention", "CairnArchive", "CairnRepository", "CairnStorage"], swiftSettings: strict),
         // The library API every front end calls: one typed command per operation, every rule
         // of the format spec and every multi-step flow (docs/architecture.md).
-        .target(name: "CairnCommands", dependencies: ["CairnEngine", "CairnSources", "CairnRepository", "CairnStorage"], swiftSettings: strict),
+        .target(name: "CairnCommands",
+                dependencies: ["CairnTree", "CairnRetention", "CairnArchive", "CairnRestore", "CairnCheck", "CairnMaintenance",
+                               "CairnBrowse", "CairnSources", "CairnRepository", "CairnStorage"], swiftSettings: strict),
         // `cairn mount`: the snapshots as a read-only folder tree, served through FUSE.
-        .target(name: "CairnMount", dependencies: ["CairnEngine", "CairnRepository", "CairnStorage", "CFuse"], swiftSettings: strict),
+        .target(name: "CairnMount", dependencies: ["CairnTree", "CairnRepository", "CairnStorage", "CFuse"], swiftSettings: strict),
         .executableTarget(name: "cairn",
-                          dependencies: ["CairnCommands", "CairnEngine", "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
+                          dependencies: ["CairnCommands", "CairnTree", "CairnRetention", "CairnArchive", "CairnRestore", "CairnCheck", "CairnMaintenance", "CairnBrowse",
+                                         "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
+        // The test-vector builder: not production code and no product; used only by CairnVectors
+        // and by the tests (which rebuild the vectors and compare).
+        .target(name: "CairnVectorsBuilder", dependencies: ["CairnRepository", "CairnStorage"], swiftSettings: strict),
         // Writes format-spec/vectors/ from fixed randomness.
-        .executableTarget(name: "CairnVectors", dependencies: ["CairnEngine"], swiftSettings: strict),
-        .testTarget(name: "CairnTests", dependencies: ["CairnCommands", "CairnEngine", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
+        .executableTarget(name: "CairnVectors", dependencies: ["CairnVectorsBuilder"], swiftSettings: strict),
+        .testTarget(name: "CairnTests", dependencies: ["CairnCommands", "CairnTree", "CairnRetention", "CairnArchive", "CairnRestore", "CairnCheck",
+                                                      "CairnMaintenance", "CairnBrowse", "CairnVectorsBuilder", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,7 @@
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnRetention
+import CairnMaintenance
 import CairnFormat
 import CairnRepository
 
@@ -130,7 +132,7 @@ public struct ForgetCommand: RepositoryCommand {
         }
         if !dryRun { try repo.removeSnapshots(remove) }
         result.removed = remove.map(\.hex)
-        if let prune, !dryRun { result.prune = try CairnEngine.prune(repo, options: prune, progress: context.progress) }
+        if let prune, !dryRun { result.prune = try CairnMaintenance.prune(repo, options: prune, progress: context.progress) }
         return result
     }
 

@@ -1,5 +1,7 @@
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnCheck
+import CairnMaintenance
 import CairnFormat
 import CairnRepository
 
@@ -12,7 +14,7 @@ public struct PruneCommand: RepositoryCommand {
     /// Exclusive even for a dry run: the plan it shows is the one a real run would carry out.
     public var lock: LockNeed { .exclusive }
     public func run(_ repo: Repository, _ context: CommandContext) throws -> PruneResult {
-        try CairnEngine.prune(repo, options: options, progress: context.progress)
+        try CairnMaintenance.prune(repo, options: options, progress: context.progress)
     }
 }
 

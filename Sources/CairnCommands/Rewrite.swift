@@ -1,5 +1,6 @@
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnMaintenance
 import CairnFormat
 import CairnRepository
 
@@ -30,7 +31,7 @@ public struct RewriteCommand: RepositoryCommand {
         let r = try repo.rewriteSnapshots(targets, options: options, existing: all)
         // 0%: every pack holding a removed blob is repacked, so the data is really gone (with
         // the usual 5% a small secret could stay in a pack prune leaves alone).
-        let p = prune ? try CairnEngine.prune(repo, options: PruneOptions(maxUnused: .percent(0)), progress: context.progress) : nil
+        let p = prune ? try CairnMaintenance.prune(repo, options: PruneOptions(maxUnused: .percent(0)), progress: context.progress) : nil
         return Result(rewrite: r, prune: p)
     }
 }

@@ -1,5 +1,6 @@
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnArchive
 import CairnFormat
 import CairnRepository
 import CairnSources

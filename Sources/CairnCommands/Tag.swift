@@ -1,5 +1,6 @@
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnRetention
 import CairnFormat
 import CairnRepository
 

@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnTree
 import CairnFormat
 import CairnRepository
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnArchive
 import CairnRepository
 
 /// A source whose export tool writes one stream that becomes one snapshot (format-spec §11:

@@ -1,5 +1,7 @@
 import CairnCore
-import CairnEngine
+import CairnArchive
+import CairnRetention
+import CairnTree
 import CairnFormat
 import CairnRepository
 

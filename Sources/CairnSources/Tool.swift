@@ -1,5 +1,6 @@
 import CairnCore
-import CairnEngine
+import CairnArchive
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

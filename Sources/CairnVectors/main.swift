@@ -1,4 +1,4 @@
-import CairnEngine
+import CairnVectorsBuilder
 import FoundationEssentials
 
 // Writes format-spec/vectors/ (run from the package root: swift run CairnVectors).

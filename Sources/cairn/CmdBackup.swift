@@ -1,7 +1,8 @@
 import ArgumentParser
 import CairnChunking
 import CairnCore
-import CairnEngine
+import CairnArchive
+import CairnTree
 import CairnRepository
 import CairnStorage
 import FoundationEssentials

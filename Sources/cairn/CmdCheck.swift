@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCommands
-import CairnEngine
+import CairnCheck
+import CairnTree
 import CairnRepository
 
 struct Check: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnMaintenance
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

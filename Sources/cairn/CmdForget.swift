@@ -1,7 +1,9 @@
 import ArgumentParser
 import CairnCommands
 import CairnCore
-import CairnEngine
+import CairnMaintenance
+import CairnRetention
+import CairnTree
 import CairnFormat
 import CairnRepository
 import FoundationEssentials

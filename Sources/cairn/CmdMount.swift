@@ -1,6 +1,6 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnCheck
 import CairnMount
 import CairnRepository
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCommands
-import CairnEngine
+import CairnCheck
+import CairnMaintenance
 import CairnRepository
 
 struct Prune: ParsableCommand {

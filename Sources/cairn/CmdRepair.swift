@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnCheck
+import CairnTree
 import CairnRepository
 import CairnStorage
 

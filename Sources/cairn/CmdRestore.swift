@@ -1,7 +1,8 @@
 import ArgumentParser
 import CairnStorage
 import CairnCore
-import CairnEngine
+import CairnRestore
+import CairnTree
 import CairnFormat
 import CairnRepository
 import FoundationEssentials

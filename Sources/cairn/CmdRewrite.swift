@@ -1,7 +1,7 @@
 import ArgumentParser
 import CairnCommands
 import CairnCore
-import CairnEngine
+import CairnMaintenance
 import CairnFormat
 import CairnRepository
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCore
-import CairnEngine
+import CairnBrowse
+import CairnTree
 import CairnFormat
 import CairnRepository
 import FoundationEssentials

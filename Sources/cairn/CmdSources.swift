@@ -1,7 +1,9 @@
 import ArgumentParser
 import CairnCommands
 import CairnCore
-import CairnEngine
+import CairnArchive
+import CairnRetention
+import CairnTree
 import CairnRepository
 import CairnSources
 import Dispatch

@@ -1,7 +1,8 @@
 import ArgumentParser
 import CairnCommands
 import CairnCore
-import CairnEngine
+import CairnArchive
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnSources

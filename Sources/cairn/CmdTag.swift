@@ -1,7 +1,7 @@
 import ArgumentParser
 import CairnCommands
 import CairnCore
-import CairnEngine
+import CairnRetention
 import CairnFormat
 import CairnRepository
 import FoundationEssentials

@@ -2,7 +2,7 @@ import ArgumentParser
 import CairnCommands
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnTree
 import CairnRepository
 import CairnSources
 import CairnStorage

@@ -2,7 +2,9 @@ import ArgumentParser
 import CairnCommands
 import CairnCompression
 import CairnCore
-import CairnEngine
+import CairnBrowse
+import CairnRestore
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,6 +1,6 @@
 import CairnCore
 import CairnStorage
-import CairnEngine
+import CairnTree
 import Dispatch
 import FoundationEssentials
 

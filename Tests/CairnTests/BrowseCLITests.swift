@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnBrowse
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,7 +1,7 @@
 import CairnChunking
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnVectorsBuilder
 import Foundation
 import Testing
 

@@ -1,6 +1,9 @@
 import CairnCommands
 import CairnCore
-import CairnEngine
+import CairnTree
+import CairnRetention
+import CairnArchive
+import CairnCheck
 import CairnFormat
 import CairnRepository
 import CairnSources

@@ -1,7 +1,10 @@
 import CPosix
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnArchive
+import CairnCheck
+import CairnRestore
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

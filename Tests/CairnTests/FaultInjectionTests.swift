@@ -1,6 +1,10 @@
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnCheck
+import CairnMaintenance
+import CairnRestore
+import CairnRetention
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

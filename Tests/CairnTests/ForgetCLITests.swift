@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnRetention
 import CairnFormat
 import CairnRepository
 import CairnStorage

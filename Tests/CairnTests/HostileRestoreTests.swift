@@ -1,6 +1,7 @@
 import CPosix
 import CairnCore
-@testable import CairnEngine
+@testable import CairnRestore
+@testable import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnMaintenance
 import Foundation
 import Testing
 

@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnTree
 import CairnFormat
 @testable import CairnMount
 import CairnRepository

@@ -1,5 +1,5 @@
 import CairnCore
-@testable import CairnEngine
+@testable import CairnRetention
 import CairnFormat
 import Foundation
 import Testing

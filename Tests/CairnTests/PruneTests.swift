@@ -1,6 +1,8 @@
 import CairnCore
 import CairnCrypto
-@testable import CairnEngine
+@testable import CairnCheck
+@testable import CairnMaintenance
+@testable import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnCheck
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnCheck
 import CairnRepository
 import Foundation
 import Testing

@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnRetention
 import CairnFormat
 import Foundation
 import Testing

@@ -1,6 +1,6 @@
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnTree
 import CairnRepository
 import CairnStorage
 import Foundation

@@ -1,7 +1,9 @@
 import CairnChunking
 import CairnCore
 import CairnCrypto
-@testable import CairnEngine
+@testable import CairnArchive
+@testable import CairnRestore
+@testable import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,5 +1,5 @@
 import CairnCore
-import CairnEngine
+import CairnTree
 import CairnRepository
 import Foundation
 import Testing

@@ -1,6 +1,9 @@
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnArchive
+import CairnCheck
+import CairnRestore
+import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage

@@ -1,6 +1,8 @@
 import CairnCore
 import CairnCrypto
-import CairnEngine
+import CairnCheck
+import CairnTree
+import CairnVectorsBuilder
 import CairnFormat
 import CairnRepository
 import CairnStorage

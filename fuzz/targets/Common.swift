@@ -45,7 +45,7 @@ func writeSeedsIfAsked(_ seeds: [[UInt8]], vectors: (VectorRepo) -> [[UInt8]] = 
 }
 
 /// The test-vector repository (format-spec/vectors/: repo.json and repo/, built by
-/// CairnEngine/TestVectors.swift), opened with the password repo.json records, with every file
+/// CairnVectorsBuilder/TestVectors.swift), opened with the password repo.json records, with every file
 /// decrypted: real bytes written by the real writer, for seeds. Fails the seed run loudly if
 /// anything does not open (the vectors changed shape).
 struct VectorRepo {

@@ -1,3 +1,4 @@
+import CairnTree
 internal import CPosix
 #if canImport(Glibc)
 import Glibc

@@ -44,7 +44,7 @@ public struct TarMember: Sendable {
 
     public var typeName: String { kind == .other ? "other (typeflag \(TarMember.shownFlag(typeflag)))" : kind.rawValue }
 
-    static func shownFlag(_ t: UInt8) -> String { t >= 0x21 && t < 0x7f ? "'\(Character(Unicode.Scalar(t)))'" : "\(t)" }
+    package static func shownFlag(_ t: UInt8) -> String { t >= 0x21 && t < 0x7f ? "'\(Character(Unicode.Scalar(t)))'" : "\(t)" }
 }
 
 /// Reads a tar stream's header groups one after the other, skipping members' data by offset

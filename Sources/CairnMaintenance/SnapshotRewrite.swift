@@ -2,6 +2,8 @@ import CairnCore
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import CairnTree
+import CairnRetention
 
 /// `rewrite`: new snapshots without the paths the exclude patterns match (restic's rewrite).
 public struct RewriteOptions: Sendable {

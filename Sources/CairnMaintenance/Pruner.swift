@@ -2,6 +2,7 @@ import CairnCore
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import CairnTree
 import Dispatch
 
 /// What a prune did (or, with --dry-run, would do).

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnFormat
 import CairnRepository
+import CairnTree
 import Dispatch
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@ import CairnCrypto
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import CairnTree
 import Dispatch
 
 /// `repair index`, `repair packs` and `repair snapshots`. Each writes what replaces damaged

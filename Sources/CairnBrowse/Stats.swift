@@ -1,6 +1,7 @@
 import CairnCore
 import CairnFormat
 import CairnRepository
+import CairnTree
 
 /// Sizes for `stats` without a mode: restore size, unique data, stored size, ratios.
 public struct RepositoryStats: Sendable, Codable {
@@ -122,17 +123,6 @@ extension Repository {
             }
         }
         return (nodes, files, size)
-    }
-
-    /// The trees and data blobs the roots reference, each tree read once (the shared walk). A
-    /// tree that does not load stops it, unless `failed` returns: then it counts as referenced.
-    func usedBlobs(_ roots: [ID], failed: (ID, any Error) throws -> Void = { throw $1 }) throws -> (data: Set<ID>, trees: Set<ID>) {
-        var data = Set<ID>(), trees = Set<ID>()
-        try TreeClosure.walk(self, roots: roots, failed: { id, error in try failed(id, error); trees.insert(id) }) { id, tree in
-            trees.insert(id)
-            for n in tree.nodes { data.formUnion(n.chunks) }
-        }
-        return (data, trees)
     }
 
     /// Count and bytes of blobs found in the index (plain and stored; and of the compressed ones).

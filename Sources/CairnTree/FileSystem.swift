@@ -9,19 +9,19 @@ import Glibc
 /// Paths are bytes: file names need not be UTF-8 and must be preserved exactly.
 public typealias PathBytes = [UInt8]
 
-enum FS {
-    static func join(_ a: PathBytes, _ b: PathBytes) -> PathBytes {
+package enum FS {
+    package static func join(_ a: PathBytes, _ b: PathBytes) -> PathBytes {
         if a.isEmpty { return b }
         if a.last == 47 { return a + b }
         return a + [47] + b
     }
 
-    static func string(_ p: PathBytes) -> String { String(decoding: p, as: UTF8.self) }
+    package static func string(_ p: PathBytes) -> String { String(decoding: p, as: UTF8.self) }
 
     /// A path for messages: valid UTF-8 is kept, except that control characters, bytes that
     /// are not UTF-8 and backslashes are shown as \xNN (\u{NNNN} for non-ASCII controls), so a
     /// name can neither hide nor drive the terminal.
-    static func shown(_ p: PathBytes) -> String {
+    package static func shown(_ p: PathBytes) -> String {
         if p.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x5c }) { return String(decoding: p, as: UTF8.self) }
         func hex(_ v: UInt32, _ width: Int) -> String {
             let s = String(v, radix: 16)
@@ -50,20 +50,20 @@ enum FS {
         return out
     }
 
-    static func withCString<T>(_ p: PathBytes, _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    package static func withCString<T>(_ p: PathBytes, _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
         try (p + [0]).withUnsafeBufferPointer { b in
             try b.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
         }
     }
 
-    static func lstat(_ p: PathBytes) -> (Glibc.stat?, Int32) {
+    package static func lstat(_ p: PathBytes) -> (Glibc.stat?, Int32) {
         var st = Glibc.stat()
         let r = withCString(p) { Glibc.lstat($0, &st) }
         return r == 0 ? (st, 0) : (nil, errno)
     }
 
     /// Entry names of a directory, sorted bytewise.
-    static func list(_ p: PathBytes) throws -> [PathBytes] {
+    package static func list(_ p: PathBytes) throws -> [PathBytes] {
         guard let d = withCString(p, { opendir($0) }) else { throw SourceError(path: p, errno: errno, what: "open directory") }
         defer { closedir(d) }
         var out: [PathBytes] = []
@@ -119,7 +119,7 @@ enum FS {
     }
 
     /// A node with the metadata of `st` (content is left empty).
-    static func node(name: PathBytes, path: PathBytes, st: Glibc.stat, names: NameCache) -> Node? {
+    package static func node(name: PathBytes, path: PathBytes, st: Glibc.stat, names: NameCache) -> Node? {
         guard let type = nodeType(st.st_mode) else { return nil }
         var n = Node(name: name, type: type)
         n.mode = UInt32(st.st_mode) & 0o7777
@@ -141,18 +141,20 @@ public struct SourceError: Error, CustomStringConvertible, Sendable {
     public var path: PathBytes
     public var errno: Int32
     public var what: String
+    package init(path: PathBytes, errno: Int32, what: String) { self.path = path; self.errno = errno; self.what = what }
     public var description: String { "\(what) \(FS.string(path)): \(String(cString: strerror(errno)))" }
 }
 
 /// uid/gid → name lookups, cached.
-final class NameCache: Sendable {
+package final class NameCache: Sendable {
+    package init() {}
     let users = Locked([UInt32: PathBytes]())
     let groups = Locked([UInt32: PathBytes]())
 
-    func user(_ uid: UInt32) -> PathBytes {
+    package func user(_ uid: UInt32) -> PathBytes {
         cached(users, uid) { getpwuid(uid)?.pointee.pw_name }
     }
-    func group(_ gid: UInt32) -> PathBytes {
+    package func group(_ gid: UInt32) -> PathBytes {
         cached(groups, gid) { getgrgid(gid)?.pointee.gr_name }
     }
 

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnFormat
 import CairnRepository
+import CairnTree
 
 /// What `find` looks for: any of the patterns (restic's rule, see `PathPattern`), and a
 /// modification time within [oldest, newest] when given.

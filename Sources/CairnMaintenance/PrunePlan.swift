@@ -3,6 +3,8 @@ import CairnCrypto
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import CairnTree
+import CairnCheck
 
 /// What `prune` may leave and how much it may rewrite.
 public struct PruneOptions: Sendable {

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnFormat
 import CairnRepository
+import CairnTree
 internal import CPosix
 #if canImport(Glibc)
 import Glibc

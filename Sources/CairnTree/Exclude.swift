@@ -5,12 +5,12 @@ import Glibc
 /// restic-style excludes: a pattern without "/" matches any file or folder name; a pattern
 /// with "/" matches the whole absolute path (and everything below a matching folder).
 /// Shell glob syntax (`*`, `?`, `[...]`); `**` matches across folders.
-struct ExcludeMatcher: Sendable {
-    let patterns: [[UInt8]]
+package struct ExcludeMatcher: Sendable {
+    package let patterns: [[UInt8]]
 
-    init(patterns: [String]) { self.patterns = patterns.filter { !$0.isEmpty }.map { Array($0.utf8) } }
+    package init(patterns: [String]) { self.patterns = patterns.filter { !$0.isEmpty }.map { Array($0.utf8) } }
 
-    func excluded(_ path: PathBytes, name: PathBytes) -> Bool {
+    package func excluded(_ path: PathBytes, name: PathBytes) -> Bool {
         for p in patterns {
             if p.contains(47) {
                 if match(p, path) { return true }
@@ -23,7 +23,7 @@ struct ExcludeMatcher: Sendable {
 
     /// The index of the first pattern that matches `path` (absolute) or one of the folders
     /// above it, so a pattern naming a folder takes in everything below it.
-    func firstMatch(selfOrAncestorOf path: PathBytes) -> Int? {
+    package func firstMatch(selfOrAncestorOf path: PathBytes) -> Int? {
         var end = path.count
         while end > 0 {
             let p = Array(path[..<end])

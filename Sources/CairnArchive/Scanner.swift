@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTree
 import Dispatch
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnFormat
 import CairnRepository
+import CairnTree
 
 /// Copies snapshots from one repository to another, sending only blobs the destination lacks.
 ///

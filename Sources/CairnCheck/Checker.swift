@@ -3,6 +3,7 @@ import CairnCrypto
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import CairnTree
 import Dispatch
 
 /// One problem `check` found.

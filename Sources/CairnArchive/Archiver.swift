@@ -3,6 +3,8 @@ import CairnChunking
 import CairnCompression
 import CairnFormat
 import CairnRepository
+import CairnTree
+import CairnRetention
 import Dispatch
 #if canImport(Glibc)
 import Glibc
