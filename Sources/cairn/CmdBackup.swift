@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnChunking
 import CairnCore
 import CairnArchive
@@ -47,13 +48,6 @@ struct Backup: ParsableCommand {
     }
 
     func run() throws {
-        let repo = try global.open()
-        let lock = try global.writeLock(repo, exclusive: false, operation: "backup")
-        defer { lock.release() }
-        (repo.backend as? any TemporaryCleaning)?.removeStaleTemporaries(olderThan: 3600)
-        try repo.loadIndex()
-        try resumeInterrupted(repo)
-
         var o = BackupOptions()
         o.excludes = try excludes.patterns
         o.oneFileSystem = oneFileSystem
@@ -63,28 +57,33 @@ struct Backup: ParsableCommand {
         o.force = force
         if let streamFormat { o.streamFormat = streamFormat }
         o.decompress = decompress
-        if let parent { o.parent = try repo.resolveSnapshot(parent).0 }
         if let time {
             guard let t = Timestamp.parse(time) else { throw ValidationError("cannot read time \(time)") }
             o.time = t
         }
+        let input: BackupCommand.Input
+        if stdinFromCommand {
+            input = .command(argv: paths, name: stdinFilename == "stdin" ? (URL(fileURLWithPath: paths[0]).lastPathComponent) : stdinFilename)
+        } else if stdin {
+            input = .stream(name: stdinFilename) { buf in
+                let n = Glibc.read(0, buf.baseAddress, buf.count)
+                if n < 0 { throw RepositoryError.invalidArgument("reading standard input: \(String(cString: strerror(errno)))") }
+                return n
+            }
+        } else {
+            input = .paths(paths)
+        }
+        var c = BackupCommand(input, options: o)
+        c.parent = parent
+        let repo = try global.open()
         let progress = OperationProgress()
         let line = ProgressLine(progress, verb: "backup", enabled: global.showProgress)
-        let archiver = Archiver(repository: repo, options: o, progress: progress)
-        let result: BackupResult
-        do {
-            if stdinFromCommand {
-                result = try backupCommand(archiver)
-            } else if stdin {
-                result = try archiver.backup(streamNamed: stdinFilename) { buf in
-                    let n = Glibc.read(0, buf.baseAddress, buf.count)
-                    if n < 0 { throw RepositoryError.invalidArgument("reading standard input: \(String(cString: strerror(errno)))") }
-                    return n
-                }
-            } else {
-                result = try archiver.backup(paths: paths)
-            }
-        } catch RepositoryError.interrupted {
+        // The steps (packs reused, uploads cleaned up) are notes on standard error, not for --json.
+        var context = global.context(progress: progress)
+        if global.json { let events = context.events; context.events = { if case .warning = $0 { events($0) } } }
+        let result: BackupCommand.Result
+        do { result = try c.execute(repo, context) }
+        catch RepositoryError.interrupted {
             line.stop()
             let s = repo.writeStats
             stderr("interrupted: \(s.packsWritten) pack(s) with \(formatBytes(s.plainBytesAdded)) of new data were written and indexed; no snapshot was saved. The next backup reuses them.")
@@ -95,61 +94,24 @@ struct Backup: ParsableCommand {
         if !result.warnings.isEmpty { throw ExitWith(code: .incomplete) }
     }
 
-    /// Picks up what an interrupted run left: packs stored but not indexed are adopted, and
-    /// multipart uploads it never finished are aborted (another host's uploads only when over
-    /// a day old).
-    func resumeInterrupted(_ repo: Repository) throws {
-        let adopted = try repo.indexUnindexedPacks()
-        let n = adopted.fromJournal + adopted.fromHeaders
-        if n > 0 && !global.quiet && !global.json { stderr("reusing \(n) pack(s) left by an interrupted backup or prune") }
-        if let multipart = repo.backend as? any MultipartBackend {
-            do {
-                let aborted = try multipart.cleanUpInterruptedUploads(olderThanSeconds: 86_400)
-                if aborted > 0 && !global.quiet && !global.json { stderr("cleaned up \(aborted) interrupted upload(s)") }
-            } catch {
-                if !global.quiet { stderr("warning: could not clean up interrupted uploads: \(error)") }
-            }
-        }
-    }
-
-    func backupCommand(_ archiver: Archiver) throws -> BackupResult {
-        let p: Subprocess
-        do { p = try Subprocess(paths) } catch { throw RepositoryError.invalidArgument("\(error)") }
-        let name = stdinFilename == "stdin" ? (URL(fileURLWithPath: paths[0]).lastPathComponent) : stdinFilename
-        let result: BackupResult
-        do {
-            result = try archiver.backup(streamNamed: name) { buf in
-                try p.readOutput(buf) { status in
-                    guard status == 0 else {
-                        throw RepositoryError.invalidArgument("command `\(paths.joined(separator: " "))` exited with status \(status): no snapshot was saved")
-                    }
-                }
-            }
-        } catch {
-            if p.isRunning { p.terminate() }
-            throw error
-        }
-        return result
-    }
-
-    func report(_ r: BackupResult) {
-        let s = r.snapshot.summary
+    func report(_ r: BackupCommand.Result) {
+        let s = r.summary
         if global.json {
             struct Out: Encodable { var snapshot_id: String?; var parent: String?; var dry_run: Bool; var summary: CairnFormatSummary; var warnings: [String]; var notices: [String] }
-            try? global.emit(json: Out(snapshot_id: r.snapshotID?.hex, parent: r.parent?.hex, dry_run: dryRun, summary: s, warnings: r.warnings, notices: r.notices))
+            try? global.emit(json: Out(snapshot_id: r.snapshot_id, parent: r.parent, dry_run: r.dry_run, summary: s, warnings: r.warnings, notices: r.notices))
             return
         }
         for w in r.warnings { stderr("warning: \(w)") }
         for n in r.notices { stderr("warning: \(n)") }
         guard !global.quiet else { return }
-        if let p = r.parent { stdout("using parent snapshot \(p.short)") }
+        if let p = r.parent { stdout("using parent snapshot \(p.prefix(8))") }
         stdout("Files:       \(s.filesNew) new, \(s.filesChanged) changed, \(s.filesUnmodified) unmodified")
         stdout("Dirs:        \(s.dirs)")
         stdout("Read:        \(formatBytes(s.bytesRead)) of \(formatBytes(s.totalBytes)) in \(s.totalFiles) files")
         stdout("Added:       \(formatBytes(s.bytesAdded)) (\(formatBytes(s.bytesStored)) stored)")
         if !r.warnings.isEmpty { stdout("Errors:      \(r.warnings.count) file(s) could not be read") }
         stdout("Duration:    \(fixed(s.durationSeconds, 2))s")
-        if let id = r.snapshotID { stdout("snapshot \(id.short) saved") } else { stdout("dry run: nothing written") }
+        if let id = r.snapshot_id { stdout("snapshot \(id.prefix(8)) saved") } else { stdout("dry run: nothing written") }
     }
 }
 

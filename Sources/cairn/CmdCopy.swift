@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnMaintenance
 import CairnTree
@@ -49,60 +50,17 @@ struct Copy: ParsableCommand {
     @Option(help: "Only snapshots with this tag.") var tag: String?
 
     func run() throws {
-        let source = try from.open(global)
-        let destination = try global.open()
-        guard source.id != destination.id else { throw ValidationError("source and destination are the same repository") }
-        let sourceLock = try global.writeLock(source, exclusive: false, operation: "copy (source)")
-        defer { sourceLock.release() }
-        let lock = try global.writeLock(destination, exclusive: false, operation: "copy")
-        defer { lock.release() }
-        try source.loadIndex()
-        try destination.loadIndex()
-        let adopted = try destination.indexUnindexedPacks()
-        if adopted.fromJournal + adopted.fromHeaders > 0 && !global.quiet {
-            stderr("reusing \(adopted.fromJournal + adopted.fromHeaders) pack(s) left by an interrupted run")
-        }
-
-        var chosen: [(ID, Snapshot)]
-        var unreadable = 0
-        if snapshots.isEmpty {
-            let (all, bad) = try source.snapshots()
-            for (id, e) in bad { stderr("warning: snapshot \(id.short) of the source cannot be read (not copied): \(e)") }
-            unreadable = bad.count
-            chosen = all
-        } else {
-            chosen = try snapshots.map { try source.resolveSnapshot($0) }
-        }
-        chosen = chosen.filter { s in (host == nil || s.1.hostname == host) && (tag == nil || s.1.tags.contains(tag!)) }
-
-        let progress = OperationProgress()
-        let line = ProgressLine(progress, verb: "copy", enabled: global.showProgress)
-        let copier = Copier(from: source, to: destination, progress: progress)
-        let done = try copier.alreadyCopied()
-        var copied = 0, skipped = 0
-        do {
-            for (id, snap) in chosen {
-                let original = snap.original.flatMap { ID(hex: $0) } ?? id
-                if done.contains(original) || done.contains(id) { skipped += 1; continue }
-                let new = try copier.copy(id, snap)
-                copied += 1
-                if !global.quiet && !global.json { stdout("snapshot \(id.short) of \(snap.time) copied as \(new.short)") }
-            }
-        } catch RepositoryError.interrupted {
-            line.stop()
-            try? destination.flush()
-            stderr("interrupted: \(copied) snapshot(s) copied; the next copy continues with the rest and reuses what was sent")
-            throw ExitWith(code: .interrupted)
-        }
-        line.stop()
-        let s = destination.writeStats
+        var c = CopyCommand(from: try from.open(global))
+        c.snapshots = snapshots; c.host = host; c.tag = tag
+        let r: CopyCommand.Result
+        do { r = try global.runWithProgress(c, verb: "copy", stepsOnStdout: !global.json) }
+        catch RepositoryError.interrupted { throw ExitWith(code: .interrupted) }
         if global.json {
             struct Out: Encodable { var copied: Int; var skipped: Int; var blobs_added: Int; var bytes_stored: UInt64; var blobs_read: Int }
-            try global.emit(json: Out(copied: copied, skipped: skipped, blobs_added: s.blobsAdded[0] + s.blobsAdded[1],
-                                      bytes_stored: s.storedBytesAdded, blobs_read: copier.blobsRead))
+            try global.emit(json: Out(copied: r.copied.count, skipped: r.skipped, blobs_added: r.blobs_added, bytes_stored: r.bytes_stored, blobs_read: r.blobs_read))
         } else if !global.quiet {
-            stdout("\(copied) snapshot(s) copied, \(skipped) already there; \(s.blobsAdded[0] + s.blobsAdded[1]) blobs added (\(formatBytes(s.storedBytesAdded)) stored)")
+            stdout("\(r.copied.count) snapshot(s) copied, \(r.skipped) already there; \(r.blobs_added) blobs added (\(formatBytes(r.bytes_stored)) stored)")
         }
-        if unreadable > 0 { throw ExitWith(code: .incomplete) }
+        if r.unreadable > 0 { throw ExitWith(code: .incomplete) }
     }
 }

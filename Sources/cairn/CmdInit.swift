@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnChunking
 import CairnCompression
 import CairnCrypto
@@ -26,22 +27,18 @@ struct Init: ParsableCommand {
 
     func run() throws {
         let backend = try global.backend
-        var o = Repository.InitOptions()
+        var c = InitCommand()
         let around = ChunkerParameters.around(avg: chunkAvg)
-        o.chunker = ChunkerParameters(min: chunkMin ?? around.min, avg: chunkAvg, max: chunkMax ?? around.max)
-        o.compression = global.compression ?? .auto
-        o.packSize = packSize << 20
-        o.scrypt.n = kdfN
-        guard o.scrypt.isWithinCeiling || global.allowExpensiveKDF else {
-            throw ValidationError("--kdf-n \(kdfN) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it unless --allow-expensive-kdf is given; give that flag to create it anyway")
-        }
-        if copyChunkerParams {
-            let source = try from.open(global)
-            o.sharedKeys = source.key
-            o.chunker = source.config.chunkerParameters
-        }
+        c.options.chunker = ChunkerParameters(min: chunkMin ?? around.min, avg: chunkAvg, max: chunkMax ?? around.max)
+        c.options.compression = global.compression ?? .auto
+        c.options.packSize = packSize << 20
+        c.options.scrypt.n = kdfN
+        c.allowExpensiveKDF = global.allowExpensiveKDF
+        try c.validate()   // before any password is asked for
+        if copyChunkerParams { c.sharedKeysFrom = try from.open(global) }
         let password = try global.password(confirm: true, prompt: "enter password for new repository: ")
-        let repo = try Repository.initialize(backend: backend, password: password, options: o)
-        if !global.quiet { stdout("created cairn repository \(repo.id.short) at \(backend.location)\n\nKeep the password safe: without it the data cannot be read.") }
+        let r = try c.run(backend: backend, password: password)
+        if global.json { try global.emit(json: r) }
+        else if !global.quiet { stdout("created cairn repository \(r.id.prefix(8)) at \(r.location)\n\nKeep the password safe: without it the data cannot be read.") }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnCheck
 import CairnTree
@@ -17,20 +18,6 @@ struct Repair: ParsableCommand {
         subcommands: [RepairIndex.self, RepairPacks.self, RepairSnapshots.self])
 }
 
-/// Shared by the repair commands: an exclusively locked repository and a progress line.
-extension GlobalOptions {
-    func withExclusive<T>(_ operation: String, _ body: (Repository, OperationProgress) throws -> T) throws -> T {
-        let repo = try open()
-        let lock = try writeLock(repo, exclusive: true, operation: operation)
-        defer { lock.release() }
-        let progress = OperationProgress()
-        let line = ProgressLine(progress, verb: operation, enabled: showProgress)
-        defer { line.stop() }
-        do { return try body(repo, progress) }
-        catch RepositoryError.interrupted { line.stop(); throw ExitWith(code: .interrupted) }
-    }
-}
-
 struct RepairIndex: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index",
@@ -40,9 +27,9 @@ struct RepairIndex: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Only report what would change.") var dryRun = false
 
     func run() throws {
-        let r = try global.withExclusive("repair index") { repo, progress in
-            try Repairer(repository: repo, progress: progress).repairIndex(readAllPacks: readAll, dryRun: dryRun)
-        }
+        var c = RepairIndexCommand()
+        c.readAllPacks = readAll; c.dryRun = dryRun
+        let r = try global.runWithProgress(c, verb: "repair index")
         if global.json { try global.emit(json: r); return }
         for p in r.added { stdout("pack \(p.prefix(16)): was not indexed, now indexed") }
         for p in r.missing { stdout("pack \(p.prefix(16)): listed but missing from the store, no longer listed") }
@@ -66,9 +53,9 @@ struct RepairPacks: ParsableCommand {
             guard let id = ID(hex: s) else { throw ValidationError("\(s) is not a full pack ID") }
             return id
         }
-        let r = try global.withExclusive("repair packs") { repo, progress in
-            try Repairer(repository: repo, progress: progress).repairPacks(ids.isEmpty ? nil : ids, dryRun: dryRun)
-        }
+        var c = RepairPacksCommand(packs: ids.isEmpty ? nil : ids)
+        c.dryRun = dryRun
+        let r = try global.runWithProgress(c, verb: "repair packs")
         if global.json { try global.emit(json: r); return }
         if r.damaged.isEmpty { stdout("no damaged packs"); return }
         for p in r.damaged { stdout("pack \(p.prefix(16)): damaged\(dryRun ? "" : ", replaced and deleted")") }
@@ -96,18 +83,14 @@ struct RepairSnapshots: ParsableCommand {
     @Argument(help: "Snapshots to repair (default: all).") var snapshots: [String] = []
 
     func run() throws {
-        var source: Repository?
+        var c = RepairSnapshotsCommand()
         if let from {
             var g = global
             g.repo = from
-            source = try g.open()
-            try source!.loadIndex()
+            c.source = try g.open()
         }
-        let r = try global.withExclusive("repair snapshots") { repo, progress in
-            try repo.loadIndex()
-            let ids = snapshots.isEmpty ? nil : try snapshots.map { try repo.resolveSnapshot($0).0 }
-            return try Repairer(repository: repo, progress: progress).repairSnapshots(ids, from: source, dryRun: dryRun, removeUnreadable: removeUnreadable)
-        }
+        c.snapshots = snapshots; c.dryRun = dryRun; c.removeUnreadable = removeUnreadable
+        let r = try global.runWithProgress(c, verb: "repair snapshots")
         if global.json { try global.emit(json: r); return }
         for u in r.unreadable {
             stdout("snapshot \(u.prefix(8)): unreadable, \(r.removed.contains(u) ? "deleted" : "left in place (--remove-unreadable deletes it)")")

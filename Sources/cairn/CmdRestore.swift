@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnStorage
 import CairnCore
 import CairnRestore
@@ -25,41 +26,42 @@ struct Restore: ParsableCommand {
     @Flag(help: "Restore even when the target's file system has less free space than the files need.") var force = false
 
     func run() throws {
-        let repo = try global.open()
-        let lock = try global.readLock(repo, operation: "restore")
-        defer { lock?.release() }
-        try repo.loadIndex()
-        let (spec, path) = splitSnapshotPath(snapshot)
-        let (id, snap) = try repo.resolveSnapshot(spec, filter: try filters.filter)
-        var o = RestoreOptions()
-        o.includes = include; o.excludes = exclude; o.overwrite = overwrite; o.verify = verify; o.force = force
-        if try restoreMembers(repo, id: id, snap: snap, path: path, fromStream: fromStream, options: o, target: target, global: global) { return }
-        let node = try repo.node(at: path, root: snap.treeID!)
-        let progress = OperationProgress()
-        progress.update { $0.totalBytes = path.isEmpty || path == "/" ? snap.summary.totalBytes : nil }
-        let line = ProgressLine(progress, verb: "restore", enabled: global.showProgress)
-        let restorer = Restorer(repository: repo, options: o, progress: progress)
-        let result: RestoreResult
-        do { result = try restorer.restore(node: node, displayPath: Array(path.utf8), target: target) }
-        catch RepositoryError.interrupted { line.stop(); stderr("interrupted: restore incomplete"); throw ExitWith(code: .interrupted) }
-        line.stop()
+        var c = RestoreCommand(snapshot: snapshot, target: target)
+        c.filter = try filters.filter
+        c.options.includes = include; c.options.excludes = exclude; c.options.overwrite = overwrite
+        c.options.verify = verify; c.options.force = force
+        c.fromStream = fromStream
+        let result: RestoreCommand.Result
+        do { result = try global.runWithProgress(c, verb: "restore") }
+        catch RepositoryError.interrupted { stderr("interrupted: restore incomplete"); throw ExitWith(code: .interrupted) }
+        for n in result.notes { stderr("note: \(n)") }
         for w in result.warnings { stderr("warning: \(w)") }
-        for d in result.markedDamaged { stderr("note: \(d): marked damaged by `repair snapshots`; restored with what was salvaged") }
+        for d in result.marked_damaged { stderr("note: \(d): marked damaged by `repair snapshots`; restored with what was salvaged") }
+        let id = result.snapshot.prefix(8)
         if global.json {
-            struct Out: Encodable { var snapshot: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var verified: Int; var warnings: [String]; var marked_damaged: [String] }
-            try global.emit(json: Out(snapshot: id.hex, files: result.files, dirs: result.dirs, bytes: result.bytes, skipped: result.skipped, verified: result.verified, warnings: result.warnings, marked_damaged: result.markedDamaged))
+            if let stream = result.stream {
+                struct Out: Encodable { var snapshot: String; var stream: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var warnings: [String]; var notes: [String] }
+                try global.emit(json: Out(snapshot: result.snapshot, stream: stream, files: result.files, dirs: result.dirs, bytes: result.bytes,
+                                          skipped: result.skipped, warnings: result.warnings, notes: result.notes))
+            } else {
+                struct Out: Encodable { var snapshot: String; var files: Int; var dirs: Int; var bytes: UInt64; var skipped: Int; var verified: Int; var warnings: [String]; var marked_damaged: [String] }
+                try global.emit(json: Out(snapshot: result.snapshot, files: result.files, dirs: result.dirs, bytes: result.bytes, skipped: result.skipped,
+                                          verified: result.verified, warnings: result.warnings, marked_damaged: result.marked_damaged))
+            }
         } else if !global.quiet {
-            stdout("restored snapshot \(id.short) to \(target): \(result.files) files, \(result.dirs) dirs, \(formatBytes(result.bytes))"
-                   + (result.skipped > 0 ? ", \(result.skipped) skipped" : "") + (verify ? ", \(result.verified) verified" : ""))
+            if let stream = result.stream {
+                stdout("restored the members of \(stream) in snapshot \(id) to \(target): \(result.files) files, \(result.dirs) dirs, \(formatBytes(result.bytes))"
+                       + (result.skipped > 0 ? ", \(result.skipped) skipped" : ""))
+            } else {
+                stdout("restored snapshot \(id) to \(target): \(result.files) files, \(result.dirs) dirs, \(formatBytes(result.bytes))"
+                       + (result.skipped > 0 ? ", \(result.skipped) skipped" : "") + (verify ? ", \(result.verified) verified" : ""))
+            }
         }
         if !result.warnings.isEmpty { throw ExitWith(code: .fatal) }
     }
 }
 
-func splitSnapshotPath(_ s: String) -> (String, String) {
-    guard let i = s.firstIndex(of: ":") else { return (s, "") }
-    return (String(s[..<i]), String(s[s.index(after: i)...]))
-}
+func splitSnapshotPath(_ s: String) -> (String, String) { RestoreCommand.split(s) }
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a file (or a stream snapshot) from a snapshot to standard output.")

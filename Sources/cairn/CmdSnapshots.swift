@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnBrowse
 import CairnTree
@@ -12,11 +13,9 @@ struct Snapshots: ParsableCommand {
     @OptionGroup var filters: FilterOptions
 
     func run() throws {
-        let repo = try global.open()
-        let (all, bad) = try repo.snapshots()
-        let f = try filters.filter
-        let list = all.filter { f.matches($0.1) }
-        for (id, e) in bad { stderr("warning: snapshot \(id.hex) cannot be read: \(e)") }
+        var c = SnapshotsCommand()
+        c.filter = try filters.filter
+        let list = try global.run(c).map { ($0.id, $0.snapshot) }
         if global.json {
             struct Out: Encodable { var id: String; var snapshot: Snapshot }
             try global.emit(json: list.map { Out(id: $0.0.hex, snapshot: $0.1) })

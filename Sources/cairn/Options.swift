@@ -121,12 +121,6 @@ struct GlobalOptions: ParsableArguments {
         noLock ? nil : try repo.acquireLock(exclusive: false, operation: operation)
     }
 
-    /// The lock of a command that writes to the repository: --no-lock is refused.
-    func writeLock(_ repo: Repository, exclusive: Bool, operation: String) throws -> RepositoryLock {
-        guard !noLock else { throw ValidationError("--no-lock is only for commands that do not change the repository (\(operation) does)") }
-        return try repo.acquireLock(exclusive: exclusive, operation: operation)
-    }
-
     var showProgress: Bool { !quiet && !json && isatty(2) == 1 }
 
     /// How a library command's events reach the terminal: warnings always, steps unless
@@ -150,12 +144,12 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// `run`, with the live progress line on a terminal.
-    func runWithProgress<C: RepositoryCommand>(_ command: C, verb: String) throws -> C.Result {
+    func runWithProgress<C: RepositoryCommand>(_ command: C, verb: String, stepsOnStdout: Bool = false) throws -> C.Result {
         let repo = try open()
         let progress = OperationProgress()
         let line = ProgressLine(progress, verb: verb, enabled: showProgress)
         defer { line.stop() }
-        return try command.execute(repo, context(progress: progress))
+        return try command.execute(repo, context(progress: progress, stepsOnStdout: stepsOnStdout))
     }
 
     func emit(json value: some Encodable) throws {
