@@ -66,6 +66,10 @@ let package = Package(
         .target(name: "CairnS3", dependencies: ["CairnHTTP", "CairnCrypto"], swiftSettings: strict),
         // SFTP v3 over the system ssh.
         .target(name: "CairnSFTP", dependencies: ["CairnCore", "CairnStorage"], swiftSettings: strict),
+        // The scheme registry (local:, rest:, s3:, sftp:) and the wrappers around every store.
+        .target(name: "CairnStores",
+                dependencies: ["CairnCore", "CairnStorage", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP"],
+                swiftSettings: strict),
         // `cairn serve`: a restic REST protocol v2 server over a LocalBackend.
         .target(name: "CairnServer",
                 dependencies: ["CairnCore", "CairnCrypto", "CairnStorage",
@@ -131,7 +135,7 @@ let package = Package(
         .target(name: "CairnMount", dependencies: ["CairnTree", "CairnRepository", "CairnStorage", "CFuse"], swiftSettings: strict),
         .executableTarget(name: "cairn",
                           dependencies: ["CairnCommands", "CairnTree", "CairnRetention", "CairnArchive", "CairnRestore", "CairnCheck", "CairnMaintenance", "CairnBrowse",
-                                         "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnServer", "CPosix",
+                                         "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnStores", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         // The test-vector builder: not production code and no product; used only by CairnVectors
@@ -140,7 +144,7 @@ let package = Package(
         // Writes format-spec/vectors/ from fixed randomness.
         .executableTarget(name: "CairnVectors", dependencies: ["CairnVectorsBuilder"], swiftSettings: strict),
         .testTarget(name: "CairnTests", dependencies: ["CairnCommands", "CairnTree", "CairnRetention", "CairnArchive", "CairnRestore", "CairnCheck",
-                                                      "CairnMaintenance", "CairnBrowse", "CairnVectorsBuilder", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CPosix"], swiftSettings: strict),
+                                                      "CairnMaintenance", "CairnBrowse", "CairnVectorsBuilder", "CairnSources", "CairnMount", "CairnREST", "CairnS3", "CairnSFTP", "CairnStores", "CPosix"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -55,12 +55,11 @@ public struct HTTPExchange: Sendable {
         do { request = try HTTPClient.Request(url: url, method: method.nio) }
         catch { throw StorageError.io("bad URL \(url): \(error)") }
         for (k, v) in headers { request.headers.add(name: k, value: v) }
-        if let body { request.body = .bytes(body); Bandwidth.upload.transfer(body.count) }
+        if let body { request.body = .bytes(body) }
         do {
             let response = try HTTPClient.shared.execute(request: request, deadline: .now() + timeout).wait()
             var buffer = response.body ?? ByteBuffer()
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            Bandwidth.download.transfer(bytes.count)
             return HTTPReply(status: Int(response.status.code), headerFields: response.headers.map { ($0.name, $0.value) }, body: bytes)
         } catch {
             // Timeouts, connection refused or reset, DNS, TLS handshake: the network, not the store.

@@ -139,12 +139,10 @@ public final class SFTPBackend: Backend, @unchecked Sendable {   // the connecti
             }
             return got
         }
-        Bandwidth.download.transfer(bytes.count)
         return bytes
     }
 
     public func write(_ type: FileType, _ name: String, _ bytes: [UInt8]) throws {
-        Bandwidth.upload.transfer(bytes.count)
         let final = path(type, name)
         let dir = String(final[..<final.lastIndex(of: "/")!])
         let tmp = dir + "/" + Self.tempPrefix + name + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)

@@ -66,7 +66,6 @@ extension LocalBackend: SpoolingBackend {
     /// system, so still one atomic step), fsync that folder and, when it is another one, the
     /// spool's folder.
     public func commit(_ spool: SpoolFile, _ type: FileType, _ name: String) throws {
-        Bandwidth.upload.transfer(Int(spool.size))
         let final = path(type, name)
         // Only a whole file goes under its final name: no failed write, exactly the bytes
         // appended (nothing a partial write left past them), durable before the rename.

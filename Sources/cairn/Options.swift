@@ -8,10 +8,15 @@ import CairnTree
 import CairnFormat
 import CairnRepository
 import CairnStorage
+import CairnStores
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Bytes moved by every store this process opened (each gets its own rate limits, and this
+/// meter): what the progress line shows.
+let transferMeter = TransferMeter()
 
 /// Options every repository command takes.
 struct GlobalOptions: ParsableArguments {
@@ -82,12 +87,13 @@ struct GlobalOptions: ParsableArguments {
 
     var backend: any Backend {
         get throws {
-            Bandwidth.upload.setLimit(kibPerSecond: limitUpload)
-            Bandwidth.download.setLimit(kibPerSecond: limitDownload)
-            var t = StoreLocation.Transfer()
+            var t = TransferSettings()
             if let retries { t.retries = retries }
             if let timeout { t.timeoutSeconds = timeout }
-            return try StoreLocation.backend(for: try location, transfer: t)
+            t.limitUploadKiB = limitUpload
+            t.limitDownloadKiB = limitDownload
+            t.meter = transferMeter
+            return try StoreRegistry.standard.open(try location, transfer: t, environment: ProcessInfo.processInfo.environment)
         }
     }
 
@@ -107,7 +113,7 @@ struct GlobalOptions: ParsableArguments {
         if let lastKey { keys.lastUsed = { digest in lastKey.name(for: digest) } }
         keys.warn = { stderr("warning: \($0)") }
         let r = try Repository.open(backend: backend, password: try readPassword?() ?? password(), compression: compression,
-                                    connections: connections ?? StoreLocation.defaultConnections(backend), keys: keys,
+                                    connections: connections ?? StoreRegistry.defaultConnections(backend), keys: keys,
                                     cancellation: processCancellation)
         lastKey?.remember(r.keyName, for: r.configDigest)
         if let folder = cacheFolder {

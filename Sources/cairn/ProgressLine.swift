@@ -10,7 +10,7 @@ final class ProgressLine: @unchecked Sendable {
     let progress: OperationProgress
     let verb: String
     /// Bytes the stores had sent and received before this operation.
-    let sentBefore = Bandwidth.upload.total, receivedBefore = Bandwidth.download.total
+    let sentBefore = transferMeter.sent, receivedBefore = transferMeter.received
     private var running = false
     private let stopped = Locked(false)
     private let wake = DispatchSemaphore(value: 0)
@@ -39,7 +39,7 @@ final class ProgressLine: @unchecked Sendable {
             line += " \(fixed(pct, 1))% of \(formatBytes(total))"
             if rate > 0, c.bytes < total { line += " ETA " + formatDuration(Double(total - c.bytes) / rate) }
         }
-        let sent = Bandwidth.upload.total - sentBefore, received = Bandwidth.download.total - receivedBefore
+        let sent = transferMeter.sent - sentBefore, received = transferMeter.received - receivedBefore
         if sent > 0 { line += ", sent \(formatBytes(sent)) at \(formatBytes(UInt64(Double(sent) / secs)))/s" }
         if received > 0 { line += ", received \(formatBytes(received))" }
         if c.errors > 0 { line += ", \(c.errors) errors" }
