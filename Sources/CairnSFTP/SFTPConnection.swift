@@ -179,7 +179,8 @@ final class SFTPConnection: @unchecked Sendable {   // used by one thread at a t
         defer { try? expectOK(.close) { $0.bytes(h) } }
         let total: UInt64 = try length.map { UInt64($0) } ?? {
             let size = try statSize(path) ?? 0
-            return size > offset ? size - offset : 0
+            guard offset <= size else { throw StorageError.io("\(path): offset \(offset) is past the end (\(size) bytes)") }
+            return size - offset
         }()
         var out: [UInt8] = []
         out.reserveCapacity(Int(total))

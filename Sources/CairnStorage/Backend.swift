@@ -36,6 +36,14 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
 /// Contract: `write` is atomic from a reader's point of view (a reader sees the whole file or
 /// nothing) and durable when it returns; `list` never shows partial writes; `delete` of a
 /// missing file is not an error.
+///
+/// Also (every store passes Tests/CairnTests/StoreConformance.swift, docs/stores.md):
+/// files are named by their content (but `config`), so writing a name again with the same
+/// bytes succeeds and leaves the file as it was; a missing file is `StorageError.notFound`
+/// for `stat` and `read`; a read of a range the file does not hold in full (past the end)
+/// fails with a `StorageError`, never returns fewer bytes; `create` fails where a
+/// repository config already exists. Cross-cutting behaviour (retries, rate limits,
+/// metering, dry run) is not a store's business: wrappers add it (BackendWrapper.swift).
 public protocol Backend: Sendable {
     /// Where the store is, for messages.
     var location: String { get }
@@ -43,7 +51,8 @@ public protocol Backend: Sendable {
     func create() throws
     func list(_ type: FileType) throws -> [FileInfo]
     func stat(_ type: FileType, _ name: String) throws -> FileInfo
-    /// Reads a whole file, or `length` bytes from `offset`.
+    /// Reads a whole file, or `length` bytes from `offset` (nil: to the end). A range past
+    /// the end fails.
     func read(_ type: FileType, _ name: String, offset: UInt64, length: Int?) throws -> [UInt8]
     func write(_ type: FileType, _ name: String, _ bytes: [UInt8]) throws
     func delete(_ type: FileType, _ name: String) throws

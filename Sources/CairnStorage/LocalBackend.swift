@@ -142,7 +142,8 @@ public struct LocalBackend: Backend {
             let n: Int
             if let length { n = length } else {
                 let size = try fd.seek(offset: 0, from: .end)
-                n = Int(max(0, size - Int64(offset)))
+                guard Int64(offset) <= size else { throw StorageError.io("\(p): offset \(offset) is past the end (\(size) bytes)") }
+                n = Int(size - Int64(offset))
             }
             var done = 0
             // Uninitialised: the read fills it (no 16 MiB memset per pack).
