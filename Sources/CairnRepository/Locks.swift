@@ -11,27 +11,82 @@ import Glibc
 /// A lock is refreshed every 5 minutes while held (a new file is written, then the old one
 /// deleted) and is stale when older than 30 minutes, or when it names this host and a
 /// process that no longer exists.
+///
+/// A refresh that fails is tried again every 30 seconds. When the lock has gone without a
+/// successful refresh for `Timing.giveUpAfter` (22.5 minutes: the stale age less one and a
+/// half refresh intervals, as restic does), the operation is cancelled through the
+/// repository's cancellation token: it stops with `RepositoryError.cancelled` before other
+/// hosts may take its lock for stale and, say, prune what it is writing.
 public final class RepositoryLock: Sendable {
     public static let staleAfterSeconds: Int64 = 30 * 60
     public static let refreshSeconds: Int64 = 5 * 60
 
+    /// When a held lock is refreshed, and when its holder gives up. The standard values are
+    /// the ones above; tests shorten them.
+    public struct Timing: Sendable {
+        /// Seconds between refreshes.
+        public var refresh: Double
+        /// The age at which a lock is stale (what other hosts go by).
+        public var staleAfter: Double
+        /// Seconds between attempts after a refresh failed.
+        public var retry: Double
+
+        public init(refresh: Double = Double(RepositoryLock.refreshSeconds),
+                    staleAfter: Double = Double(RepositoryLock.staleAfterSeconds), retry: Double = 30) {
+            self.refresh = refresh; self.staleAfter = staleAfter; self.retry = retry
+        }
+
+        public static let standard = Timing()
+
+        /// How long the lock may go without a successful refresh before the operation is
+        /// cancelled: the stale age less 1.5 refresh intervals. The margin covers clocks that
+        /// differ between hosts and the time the operation takes to notice and stop.
+        public var giveUpAfter: Double { max(0, staleAfter - 1.5 * refresh) }
+    }
+
+    struct State {
+        var current: ID?
+        /// When the lock file now in the store was written.
+        var lastRefresh: Timestamp
+        var lastError: String?
+    }
+
     let repository: Repository
     let lock: Lock
-    let current: Locked<ID?>
-    let stop = Locked(false)
+    public let timing: Timing
+    let state: Locked<State>
 
-    init(repository: Repository, lock: Lock, name: ID) {
-        self.repository = repository; self.lock = lock; current = Locked(name)
-        scheduleRefresh()
+    init(repository: Repository, lock: Lock, name: ID, timing: Timing = .standard) {
+        self.repository = repository; self.lock = lock; self.timing = timing
+        state = Locked(State(current: name, lastRefresh: .now(), lastError: nil))
+        schedule(after: timing.refresh)
     }
 
     /// Refreshes on a timer while the lock is held, whatever the holder is doing.
-    func scheduleRefresh() {
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(Self.refreshSeconds))) { [weak self] in
-            guard let self, self.current.withLock({ $0 }) != nil else { return }
-            self.refreshIfDue()
-            self.scheduleRefresh()
+    func schedule(after seconds: Double) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + max(0.001, seconds)) { [weak self] in
+            self?.tick()
         }
+    }
+
+    /// One timer step: refresh; after a failure, try again soon, or give up and cancel the
+    /// operation once the lock is at risk of going stale.
+    func tick() {
+        guard state.withLock({ $0.current }) != nil else { return }
+        if refresh() { schedule(after: timing.refresh); return }
+        let (since, why) = state.withLock { s in
+            (Double(Timestamp.now().nanoseconds - s.lastRefresh.nanoseconds) / 1e9, s.lastError ?? "")
+        }
+        guard since < timing.giveUpAfter else {
+            repository.cancellation.cancel(reason: "the repository lock could not be refreshed for \(Self.duration(since)) (\(why)); "
+                + "other hosts would soon take it for stale, so the operation stopped before that. What it stored so far is kept; run it again")
+            return
+        }
+        schedule(after: min(timing.retry, timing.giveUpAfter - since))
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        seconds < 120 ? "\(Int(seconds)) s" : "\(Int(seconds / 60)) minutes"
     }
 
     /// Checks for staleness: too old, or a dead process on this host.
@@ -41,22 +96,41 @@ public final class RepositoryLock: Sendable {
         return false
     }
 
-    /// Refreshes the lock file when it is due; the archiver calls this as it goes.
+    /// Refreshes the lock file when it is due (the timer does this too).
     public func refreshIfDue() {
-        guard let old = current.withLock({ $0 }) else { return }
-        guard Timestamp.now().nanoseconds - lastRefresh.withLock({ $0 }).nanoseconds >= (Self.refreshSeconds - 10) * 1_000_000_000 else { return }
-        var l = lock
-        l.time = Timestamp.now().rfc3339
-        if let bytes = try? l.encoded(), let name = try? repository.saveFile(.lock, bytes, compress: false) {
-            current.withLock { $0 = name }
-            lastRefresh.withLock { $0 = .now() }
-            try? repository.backend.delete(.lock, old.hex)
+        let since = state.withLock { Double(Timestamp.now().nanoseconds - $0.lastRefresh.nanoseconds) / 1e9 }
+        guard since >= timing.refresh - min(10, timing.refresh / 10) else { return }
+        refresh()
+    }
+
+    /// Writes a new lock file with the time now, then deletes the old one. False when the
+    /// write failed (the old file stays). Under the state's lock, so a release waits for a
+    /// refresh in flight and never leaves its new file behind.
+    @discardableResult
+    func refresh() -> Bool {
+        state.withLock { s in
+            guard let old = s.current else { return true }
+            var l = lock
+            l.time = Timestamp.now().rfc3339
+            do {
+                let name = try repository.saveFile(.lock, try l.encoded(), compress: false)
+                s.current = name
+                s.lastRefresh = .now()
+                s.lastError = nil
+                try? repository.backend.delete(.lock, old.hex)
+                return true
+            } catch {
+                s.lastError = "\(error)"
+                return false
+            }
         }
     }
-    let lastRefresh = Locked(Timestamp.now())
+
+    /// When the lock file now in the store was written.
+    public var lastRefresh: Timestamp { state.withLock { $0.lastRefresh } }
 
     public func release() {
-        if let name = current.withLock({ c -> ID? in let n = c; c = nil; return n }) {
+        if let name = state.withLock({ s -> ID? in let n = s.current; s.current = nil; return n }) {
             try? repository.backend.delete(.lock, name.hex)
         }
     }
@@ -71,7 +145,8 @@ extension Repository {
     }
 
     /// Takes a lock, failing with `RepositoryError.locked` when a conflicting live lock exists.
-    public func acquireLock(exclusive: Bool, operation: String) throws -> RepositoryLock {
+    /// `timing`: when it is refreshed and when a holder that cannot refresh it gives up.
+    public func acquireLock(exclusive: Bool, operation: String, timing: RepositoryLock.Timing = .standard) throws -> RepositoryLock {
         func conflict(ignoring mine: ID?) throws -> String? {
             for (id, l) in try locks() where id != mine {
                 guard let l else { continue }   // unreadable lock: another key? ignore, as check reports it
@@ -92,7 +167,7 @@ extension Repository {
             default: throw e
             }
         }
-        let handle = RepositoryLock(repository: self, lock: l, name: name)
+        let handle = RepositoryLock(repository: self, lock: l, name: name, timing: timing)
         // Someone may have written a conflicting lock between our check and our write.
         if let c = try conflict(ignoring: name) {
             handle.release()
