@@ -112,8 +112,16 @@ public enum ByteRange {
 
     public static func bytes(of reply: HTTPReply, offset: UInt64, length: Int?, what: String) throws -> [UInt8] {
         var body = reply.body
+        // rclone serve restic answers a range past the end with 206, no bytes and
+        // `Content-Range: bytes 1100-999/1000`: its total says so.
+        if let range = reply.header("Content-Range"), let slash = range.lastIndex(of: "/"),
+           let total = UInt64(range[range.index(after: slash)...]), offset > total {
+            throw StorageError.io("\(what): offset \(offset) is past the end (\(total) bytes)")
+        }
         if (offset > 0 || length != nil) && reply.status == 200 {
-            let start = Int(min(offset, UInt64(body.count)))
+            // The server ignored the range (rclone serve restic does, for one past the end).
+            guard offset <= UInt64(body.count) else { throw StorageError.io("\(what): offset \(offset) is past the end (\(body.count) bytes)") }
+            let start = Int(offset)
             let end = length.map { min(body.count, start + $0) } ?? body.count
             body = Array(body[start..<end])
         }
