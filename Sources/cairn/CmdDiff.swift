@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnBrowse
 import CairnTree
@@ -16,38 +17,30 @@ struct Diff: ParsableCommand {
     @Flag(help: "Also list entries whose metadata alone changed (U).") var metadata = false
 
     func run() throws {
-        let repo = try global.open()
-        try repo.loadIndex()
-        let (aID, aTree) = try folder(repo, first), (bID, bTree) = try folder(repo, second)
-        if !global.json && !global.quiet { stdout("comparing snapshot \(aID.short) to \(bID.short):\n") }
-        let stats = try SnapshotDiff.run(repo, from: aTree, to: bTree, metadata: metadata) { c in
-            if global.json { try emitLine(json: DiffChangeLine(path: c.path, modifier: c.modifier)) }
-            else { stdout(pad(c.modifier, 5) + c.path) }
+        var c = DiffCommand(first, second)
+        c.metadata = metadata
+        let json = global.json, quiet = global.quiet
+        c.onChange = { change in
+            if json { try emitLine(json: DiffChangeLine(path: change.path, modifier: change.modifier)) }
+            else { stdout(pad(change.modifier, 5) + change.path) }
         }
-        if global.json {
-            try emitLine(json: DiffStatisticsLine(source_snapshot: aID.hex, target_snapshot: bID.hex, changed_files: stats.changedFiles,
-                                                  added: stats.added, removed: stats.removed))
+        c.onStart = { a, b in if !json && !quiet { stdout("comparing snapshot \(a.short) to \(b.short):\n") } }
+        let stats = try global.run(c)
+        if json {
+            try emitLine(json: DiffStatisticsLine(source_snapshot: stats.source_snapshot, target_snapshot: stats.target_snapshot,
+                                                  changed_files: stats.changed_files, added: stats.added, removed: stats.removed))
             return
         }
         func num(_ n: Int) -> String { String(repeating: " ", count: max(0, 5 - String(n).count)) + String(n) }
         let a = stats.added, r = stats.removed
         stdout("")
-        stdout("Files:       \(num(a.files)) new, \(num(r.files)) removed, \(num(stats.changedFiles)) changed")
+        stdout("Files:       \(num(a.files)) new, \(num(r.files)) removed, \(num(stats.changed_files)) changed")
         stdout("Dirs:        \(num(a.dirs)) new, \(num(r.dirs)) removed")
         stdout("Others:      \(num(a.others)) new, \(num(r.others)) removed")
         stdout("Data Blobs:  \(num(a.dataBlobs)) new, \(num(r.dataBlobs)) removed")
         stdout("Tree Blobs:  \(num(a.treeBlobs)) new, \(num(r.treeBlobs)) removed")
         stdout("  Added:   \(formatBytes(a.bytes))")
         stdout("  Removed: \(formatBytes(r.bytes))")
-    }
-
-    /// The snapshot and the folder tree a SNAPSHOT[:FOLDER] argument names.
-    func folder(_ repo: Repository, _ spec: String) throws -> (ID, ID) {
-        let (snap, path) = spec.firstIndex(of: ":").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) } ?? (spec, "/")
-        let (id, s) = try repo.resolveSnapshot(snap)
-        guard let root = s.treeID else { throw RepositoryError.invalidArgument("snapshot \(id.short) has no tree") }
-        guard let tree = try repo.node(at: path, root: root).subtree else { throw RepositoryError.invalidArgument("\(path) is not a folder in snapshot \(id.short)") }
-        return (id, tree)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommands
 import CairnCore
 import CairnBrowse
 import CairnTree
@@ -22,24 +23,19 @@ struct Find: ParsableCommand {
     func run() throws {
         var query = FindQuery(patterns: patterns, ignoreCase: ignoreCase)
         query.oldest = try oldest.map(parseTime); query.newest = try newest.map(parseTime)
-        let repo = try global.open()
-        try repo.loadIndex()
-        let f = try filters.filter
-        let snaps = snapshots.isEmpty ? try repo.matchingSnapshots(f)
-            : try snapshots.map { try repo.resolveSnapshot($0, filter: f) }
+        var c = FindCommand(query)
+        c.snapshots = snapshots
+        c.filter = try filters.filter
         struct Group: Encodable { var matches: [LsEntry]; var hits: Int; var snapshot: String }
         var groups: [Group] = []
-        for (id, snap) in snaps {
-            guard let root = snap.treeID else { continue }
-            let found = try repo.find(query, in: root)
-            if found.isEmpty { continue }
+        for found in try global.run(c) {
             if !global.json && !global.quiet {
                 if !groups.isEmpty { stdout("") }
-                stdout("Found matching entries in snapshot \(id.short) from \(snap.timestamp.localDisplay)")
+                stdout("Found matching entries in snapshot \(found.id.short) from \(found.snapshot.timestamp.localDisplay)")
             }
             let out = LsOutput(json: global.json, long: long)
-            for (path, node) in found { out.emit(path, node) }
-            groups.append(Group(matches: out.entries, hits: found.count, snapshot: id.hex))
+            for (path, node) in found.matches { out.emit(path, node) }
+            groups.append(Group(matches: out.entries, hits: found.matches.count, snapshot: found.id.hex))
         }
         if global.json { try global.emit(json: groups) }
     }

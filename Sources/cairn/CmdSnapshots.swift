@@ -120,13 +120,15 @@ struct Stats: ParsableCommand {
     var mode: StatsMode?
 
     func run() throws {
-        let repo = try global.open()
-        try repo.loadIndex()
-        let f = try filters.filter
-        let snaps = snapshots.isEmpty ? try repo.matchingSnapshots(f).map(\.1)
-            : try snapshots.map { try repo.resolveSnapshot($0, filter: f).1 }
-        if let mode { return try show(try repo.stats(mode, snapshots: snaps), mode) }
-        let s = try repo.stats(snapshots: snaps)
+        var c = StatsCommand()
+        c.snapshots = snapshots
+        c.filter = try filters.filter
+        c.mode = mode
+        let r = try global.run(c)
+        guard case .summary(let s) = r else {
+            if case .mode(let m) = r, let mode { try show(m, mode) }
+            return
+        }
         if global.json { try global.emit(json: s); return }
         stdout("Snapshots:            \(s.snapshots)")
         stdout("Files (all snapshots): \(s.files)")
