@@ -137,7 +137,16 @@ let package = Package(
                           dependencies: ["CairnCommands", "CairnTree", "CairnRetention", "CairnArchive", "CairnRestore", "CairnCheck", "CairnMaintenance", "CairnBrowse",
                                          "CairnSources", "CairnMount", "CairnHTTP", "CairnREST", "CairnS3", "CairnSFTP", "CairnStores", "CairnServer", "CPosix",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: strict),
+                          swiftSettings: strict,
+                          // Release builds link the Swift runtime (stdlib, FoundationEssentials, Dispatch) statically,
+                          // so the binary runs on a Debian machine without the toolchain (scripts/check-static.sh).
+                          // FoundationEssentials' archive needs _FoundationCollections and _FoundationCShims, which
+                          // the (dynamic) module imports do not autolink. GNU ld instead of gold, with --no-warnings:
+                          // glibc's link-time note on the mktemp inside FoundationEssentials is the only warning, and
+                          // gold cannot silence it. Debug builds (the tests) link dynamically, as before.
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims",
+                                                         "-use-ld=bfd", "-Xlinker", "--no-warnings"],
+                                                        .when(configuration: .release))]),
         // The test-vector builder: not production code and no product; used only by CairnVectors
         // and by the tests (which rebuild the vectors and compare).
         .target(name: "CairnVectorsBuilder", dependencies: ["CairnRepository", "CairnStorage"], swiftSettings: strict),
