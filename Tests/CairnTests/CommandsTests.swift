@@ -138,4 +138,30 @@ import Testing
         #expect(Set(snaps.flatMap(\.1.tags)) == ["podman-volume", "podman-volume:v0", "podman-volume:v1", "podman-volume:v3", "podman-volume:v4"])
         #expect(try Checker(repository: Fixtures.reopen(tmp)).run(readData: true).healthy)
     }
+
+    @Test func backupRestoreAndCheckThroughTheLibrary() throws {
+        let tmp = TempDir()
+        let repo = try Fixtures.newRepository(tmp)
+        Fixtures.write(tmp.sub("src/a/one"), Fixtures.random(30_000, seed: "one"))
+        Fixtures.write(tmp.sub("src/two"), Fixtures.random(100, seed: "two"))
+        // A path that does not exist is left out with a warning; none existing saves nothing.
+        #expect(throws: (any Error).self) { try BackupCommand(.paths([tmp.sub("missing")])).execute(repo) }
+        #expect(try repo.snapshots().snapshots.isEmpty)
+        #expect(throws: CommandError.self) { try BackupCommand(.paths([tmp.sub("src")])).execute(repo, CommandContext(noLock: true)) }
+        let b = try BackupCommand(.paths([tmp.sub("src"), tmp.sub("missing")])).execute(repo)
+        let id = try #require(b.snapshot_id)
+        #expect(b.summary.totalFiles == 2)
+        #expect((b.warnings + b.notices).contains { $0.contains(tmp.sub("missing")) }, "\(b.warnings) \(b.notices)")
+
+        var r = RestoreCommand(snapshot: String(id.prefix(10)), target: tmp.sub("out"))
+        r.options.verify = true
+        let restored = try r.execute(repo)
+        #expect(restored.files == 2 && restored.verified == 2 && restored.warnings.isEmpty)
+        #expect(Fixtures.read(tmp.sub("out") + tmp.sub("src/a/one")) == Fixtures.random(30_000, seed: "one"))
+
+        var check = CheckCommand(CheckOptions(readData: .all))
+        check.snapshots = ["latest"]
+        #expect(try check.execute(repo).healthy)
+        #expect(try SnapshotsCommand().execute(repo).map(\.id.hex) == [id])
+    }
 }
