@@ -127,6 +127,7 @@ public final class Checker {
         }
         let indexed = listing.packs
         let stored = Dictionary(try repo.backend.list(.pack).compactMap { f in ID(hex: f.name).map { ($0, f.size) } }, uniquingKeysWith: { a, _ in a })
+        if options.readData == .all { progress.update { $0.totalBytes = stored.values.reduce(0, +) } }
         var goneSuperseded = 0
         for (pack, blobs) in indexed where stored[pack] == nil {
             // Only a superseded index file still names it (put back, or on a store that lists

@@ -47,9 +47,7 @@ public struct BackupCommand: RepositoryCommand {
     public func run(_ repo: Repository, _ context: CommandContext) throws -> Result {
         (repo.backend as? any TemporaryCleaning)?.removeStaleTemporaries(olderThan: 3600)
         try repo.loadIndex()
-        let adopted = try repo.indexUnindexedPacks()
-        let reused = adopted.fromJournal + adopted.fromHeaders
-        if reused > 0 { context.step("reusing \(reused) pack(s) left by an interrupted backup or prune") }
+        let reused = try context.adoptLeftoverPacks(repo)
         if let multipart = repo.backend as? any MultipartBackend {
             do {
                 let aborted = try multipart.cleanUpInterruptedUploads(olderThanSeconds: 86_400)

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnCrypto
 import CairnTree
 import CairnRepository
 
@@ -70,5 +71,25 @@ extension RepositoryCommand {
             }
             return try repo.acquireLock(exclusive: need == .exclusive, operation: operation)
         }
+    }
+}
+
+extension CommandContext {
+    /// Indexes the packs an interrupted backup, copy or prune stored but never indexed, so
+    /// this run reuses them; says so when there were any. Returns how many.
+    func adoptLeftoverPacks(_ repo: Repository, left by: String = "an interrupted backup or prune") throws -> Int {
+        let adopted = try repo.indexUnindexedPacks()
+        let n = adopted.fromJournal + adopted.fromHeaders
+        if n > 0 { step("reusing \(n) pack(s) left by \(by)") }
+        return n
+    }
+}
+
+/// The KDF cost ceiling a new key file must stay under unless allowed (every open skips a
+/// key above it unless `--allow-expensive-kdf`): for init, key add and key passwd.
+func checkKDFCeiling(_ p: ScryptParameters, allowExpensive: Bool) throws {
+    guard p.isWithinCeiling || allowExpensive else {
+        throw CommandError("--kdf-n \(p.n) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it "
+                           + "unless --allow-expensive-kdf is given; give that flag to create it anyway")
     }
 }

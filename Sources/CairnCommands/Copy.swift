@@ -36,10 +36,7 @@ public struct CopyCommand: RepositoryCommand {
         defer { sourceLock?.release() }
         try source.loadIndex()
         try destination.loadIndex()
-        let adopted = try destination.indexUnindexedPacks()
-        if adopted.fromJournal + adopted.fromHeaders > 0 {
-            context.step("reusing \(adopted.fromJournal + adopted.fromHeaders) pack(s) left by an interrupted run")
-        }
+        _ = try context.adoptLeftoverPacks(destination, left: "an interrupted run")
         var chosen: [(ID, Snapshot)]
         var unreadable = 0
         if snapshots.isEmpty {

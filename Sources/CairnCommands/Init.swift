@@ -20,12 +20,7 @@ public struct InitCommand: Sendable {
     }
 
     /// The checks that need no password (a front end calls this before asking for one).
-    public func validate() throws {
-        guard options.scrypt.isWithinCeiling || allowExpensiveKDF else {
-            throw CommandError("--kdf-n \(options.scrypt.n) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it "
-                               + "unless --allow-expensive-kdf is given; give that flag to create it anyway")
-        }
-    }
+    public func validate() throws { try checkKDFCeiling(options.scrypt, allowExpensive: allowExpensiveKDF) }
 
     public func run(backend: any Backend, password: [UInt8]) throws -> Result {
         try validate()

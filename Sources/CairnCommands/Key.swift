@@ -34,12 +34,7 @@ public struct NewKey: Sendable {
 
     public init(password: [UInt8]) { self.password = password }
 
-    func validate() throws {
-        guard parameters.isWithinCeiling || allowExpensive else {
-            throw CommandError("--kdf-n \(parameters.n) puts the key above the KDF cost ceiling (N·r·p ≤ 2^22): every open would skip it "
-                               + "unless --allow-expensive-kdf is given; give that flag to create it anyway")
-        }
-    }
+    func validate() throws { try checkKDFCeiling(parameters, allowExpensive: allowExpensive) }
 
     /// Writes a key file for the new password; returns its name.
     func write(_ repo: Repository) throws -> String {

@@ -42,10 +42,6 @@ public struct CheckCommand: RepositoryCommand {
         let checker = Checker(repository: repo, progress: context.progress)   // from here on, nothing is read from the cache
         var options = options
         if !snapshots.isEmpty { options.snapshots = try snapshots.map { try repo.resolveSnapshot($0).0 } }
-        if options.readData == .all {
-            let total = try? repo.backend.list(.pack).reduce(UInt64(0)) { $0 + $1.size }
-            context.progress.update { $0.totalBytes = total }
-        }
         return try checker.run(options)
     }
 }

@@ -43,9 +43,7 @@ public struct SourceBackupCommand: RepositoryCommand {
 
     public func run(_ repo: Repository, _ context: CommandContext) throws -> Result {
         try repo.loadIndex()
-        let adopted = try repo.indexUnindexedPacks()
-        let reused = adopted.fromJournal + adopted.fromHeaders
-        if reused > 0 { context.step("reusing \(reused) pack(s) left by an interrupted backup or prune") }
+        let reused = try context.adoptLeftoverPacks(repo)
         let workers = openAnother == nil ? 1 : max(1, min(parallel, sources.count))
         var opened = [repo]
         for _ in 1..<max(1, workers) {
